@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from graph_schema.relations import get_relation
-from graph_schema.text import clean_text
+from graph_schema.text import clean_text, text_key
 from skd.errors import InputError
 
 #: Where a triple came from; the graph keeps the list of all of them.
@@ -17,24 +17,31 @@ SOURCES = ("atomic2020", "teacher", "student", "human", "import")
 class Triple:
     """One piece of commonsense knowledge: `head` --relation--> `tail`, with its score and provenance.
 
-    `provenance` holds what a run records per item (few-shot example ids, decoding parameters,
-    log-probability, time); the graph keeps the summary fields (`source`, `run`, `teacher`, `prompt`).
+    The list fields are the provenance the graph keeps (`sources`: atomic2020, teacher, student,
+    human, import; `runs`, `teachers`, `prompts`: run ids, teacher models, prompt template@version;
+    `labels`: human acceptability labels). `provenance` holds what a run records per item and the
+    graph does not (few-shot example ids, decoding parameters, log-probability, time).
     """
 
     head: str
     relation: str
     tail: str
     score: float | None = None
-    source: str = "import"
-    run: str | None = None
-    teacher: str | None = None
-    prompt: str | None = None
-    label: int | None = None
+    sources: list[str] = field(default_factory=lambda: ["import"])
+    runs: list[str] = field(default_factory=list)
+    teachers: list[str] = field(default_factory=list)
+    prompts: list[str] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Identity of the triple in the graph: head key, relation, tail key."""
+        return (text_key(self.head), self.relation, text_key(self.tail))
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict with empty fields left out."""
-        return {k: v for k, v in asdict(self).items() if v not in (None, {}, "")}
+        return {k: v for k, v in asdict(self).items() if v not in (None, {}, "", [])}
 
 
 def make_triple(head: str, relation: str, tail: str, **fields: Any) -> Triple:
@@ -54,23 +61,74 @@ def make_triple(head: str, relation: str, tail: str, **fields: Any) -> Triple:
     return Triple(head=h, relation=rel.name, tail=t, **fields)
 
 
-def triple_from_json(obj: dict[str, Any]) -> Triple:
-    """Read our JSONL row; `critic_score` (written by the critic) is taken as the score."""
+def _text_list(obj: dict[str, Any], plural: str, singular: str) -> list[str]:
+    value = obj.get(plural, obj.get(singular))
+    if value is None or value == "":
+        return []
+    items = value if isinstance(value, list) else [value]
+    return [str(v) for v in items if v not in (None, "")]
+
+
+def _label_list(obj: dict[str, Any]) -> list[int]:
+    value = obj.get("labels", obj.get("label"))
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    out: list[int] = []
+    for v in items:
+        if isinstance(v, bool):
+            out.append(1 if v else -1)
+        elif isinstance(v, int | float):
+            out.append(int(v))
+        else:
+            raise InputError(f"label {v!r} is not a number or a boolean")
+    return out
+
+
+def triple_from_json(obj: dict[str, Any], default_source: str = "import") -> Triple:
+    """Read our JSONL row. Provenance fields may be lists (`sources`) or single values (`source`);
+    `critic_score` (written by the critic) is preferred over `score`."""
     if not isinstance(obj, dict):
         raise InputError("a JSONL row must be an object")
     missing = [k for k in ("head", "relation", "tail") if not isinstance(obj.get(k), str)]
     if missing:
         raise InputError(f"missing or non-text field(s): {', '.join(missing)}")
     score = obj.get("critic_score", obj.get("score"))
-    prov = dict(obj.get("provenance") or {})
-    label = obj.get("label")
     return make_triple(
         obj["head"], obj["relation"], obj["tail"],
         score=score,
-        source=obj.get("source") or "import",
-        run=obj.get("run"),
-        teacher=obj.get("teacher"),
-        prompt=obj.get("prompt"),
-        label=int(label) if isinstance(label, int | float) and not isinstance(label, bool) else None,
-        provenance=prov,
+        sources=_text_list(obj, "sources", "source") or [default_source],
+        runs=_text_list(obj, "runs", "run"),
+        teachers=_text_list(obj, "teachers", "teacher"),
+        prompts=_text_list(obj, "prompts", "prompt"),
+        labels=_label_list(obj),
+        provenance=dict(obj.get("provenance") or {}),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """One stored inference of an event, as lookups return it."""
+
+    relation: str
+    tail: str
+    tail_key: str
+    score: float | None
+    sources: list[str]
+    runs: list[str]
+    teachers: list[str]
+    prompts: list[str]
+    labels: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class EventNode:
+    key: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    key: str
+    text: str
+    score: float

@@ -42,7 +42,7 @@ def _parse_tsv(text: str, source: str) -> Triple:
     cols = text.split("\t")
     if len(cols) != 3:
         raise InputError(f"expected 3 tab-separated columns (head, relation, tail), found {len(cols)}")
-    return make_triple(cols[0], cols[1], cols[2], source=source)
+    return make_triple(cols[0], cols[1], cols[2], sources=[source])
 
 
 def _parse_jsonl(text: str, source: str) -> Triple:
@@ -50,9 +50,7 @@ def _parse_jsonl(text: str, source: str) -> Triple:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(f"invalid JSON: {e.msg}") from e
-    if isinstance(obj, dict) and not obj.get("source"):
-        obj = {**obj, "source": source}
-    return triple_from_json(obj)
+    return triple_from_json(obj, default_source=source)
 
 
 def file_format(path: Path) -> str:

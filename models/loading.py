@@ -83,7 +83,7 @@ def resolve(name_or_path: str | Path) -> str:
     if not text:
         raise ModelError("empty model name")
     if is_smollm2(text):
-        return str(_converted_smollm2(get_settings().cache_dir / "models"))
+        return str(_converted_smollm2(get_settings().models_dir))
     if text.lower() in _MINILM_ALIASES:
         d = minilm_dir()
         if d is None:

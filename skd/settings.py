@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     graph_database: str | None = None
     graph_batch_size: int = Field(default=2000, ge=1, le=100_000)
     graph_connect_timeout_s: float = Field(default=5.0, gt=0)
+    #: only for an external ArcadeDB server: its HTTP API, used to create the full-text index
+    graph_http_url: str | None = None
     arcadedb_heap: str = "1g"
     arcadedb_start_timeout_s: float = Field(default=60.0, gt=0)
 
@@ -39,6 +41,7 @@ class Settings(BaseSettings):
     teacher_price_per_1k_completion_tokens: float = Field(default=0.0, ge=0)
 
     # -- the critic and the student: a saved folder, or a Hugging Face id or path for the base --
+    model_cache_dir: Path | None = None
     critic_path: Path | None = None
     critic_encoder: str = "all-MiniLM-L6-v2"
     student_path: Path | None = None
@@ -67,6 +70,11 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
+
+    @property
+    def models_dir(self) -> Path:
+        """Converted bundled weights (SmolLM2 from GGUF) and other model caches."""
+        return self.model_cache_dir or self.cache_dir / "models"
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,181 @@
+"""The embedded default: start, find and stop the ArcadeDB server bundled in `arcadedb-embedded`.
+
+The server runs the package's own Java runtime with the Bolt plugin, bound to 127.0.0.1 on free
+ports, its data in the per-user data folder. Only one process may open the database files, so every
+client, the CLI included, goes through this one server; `server.json` in the folder says where it
+listens, and a running server is reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+from skd.errors import GraphUnavailableError
+
+DATABASE = "kg"
+USER = "root"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    """Where a running embedded server listens, as kept in `server.json`."""
+
+    pid: int
+    bolt_port: int
+    http_port: int
+    password: str
+    database: str = DATABASE
+    user: str = USER
+
+    @property
+    def bolt_uri(self) -> str:
+        return f"bolt://127.0.0.1:{self.bolt_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+
+def package_dir() -> Path:
+    spec = importlib.util.find_spec("arcadedb_embedded")
+    if spec is None or not spec.submodule_search_locations:
+        raise GraphUnavailableError("arcadedb-embedded is not installed: pip install arcadedb-embedded")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child still answers kill(0); its /proc status says so
+    with contextlib.suppress(OSError):
+        if "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text():
+            return False
+    return True
+
+
+class EmbeddedArcadeDB:
+    """Lifecycle of the embedded ArcadeDB server whose state lives in `root`."""
+
+    def __init__(self, root: Path, heap: str = "1g", start_timeout_s: float = 60.0) -> None:
+        self.root = root
+        self.heap = heap
+        self.start_timeout_s = start_timeout_s
+        self.info_path = root / "server.json"
+        self.log_path = root / "server.log"
+
+    def status(self) -> ServerInfo | None:
+        """The running server, or None (a stale `server.json` is removed)."""
+        try:
+            info = ServerInfo(**json.loads(self.info_path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+        if _alive(info.pid) and _port_open(info.bolt_port):
+            return info
+        if not _alive(info.pid):
+            self.info_path.unlink(missing_ok=True)
+        return None
+
+    def start(self) -> ServerInfo:
+        """Start the server unless one is running; return once Bolt answers."""
+        running = self.status()
+        if running:
+            return running
+        self.root.mkdir(parents=True, exist_ok=True)
+        pkg = package_dir()
+        java = pkg / "jre" / "bin" / "java"
+        if not java.exists():
+            raise GraphUnavailableError(f"bundled Java runtime not found at {java}")
+        password = self._password()
+        bolt, http = _free_port(), _free_port()
+        props = {
+            "arcadedb.server.rootPath": self.root,
+            "arcadedb.server.databaseDirectory": self.root / "databases",
+            "arcadedb.server.rootPassword": password,
+            "arcadedb.server.plugins": "Bolt:com.arcadedb.bolt.BoltProtocolPlugin",
+            "arcadedb.bolt.host": "127.0.0.1",
+            "arcadedb.bolt.port": bolt,
+            "arcadedb.server.httpIncomingHost": "127.0.0.1",
+            "arcadedb.server.httpIncomingPort": http,
+            "arcadedb.server.defaultDatabases": f"{DATABASE}[{USER}]",
+        }
+        cmd = [str(java), f"-Xmx{self.heap}", *(f"-D{k}={v}" for k, v in props.items()),
+               "-cp", f"{pkg / 'jars'}/*", "com.arcadedb.server.ArcadeDBServer"]
+        with self.log_path.open("ab") as log:
+            proc = subprocess.Popen(cmd, cwd=self.root, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        info = ServerInfo(pid=proc.pid, bolt_port=bolt, http_port=http, password=password)
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise GraphUnavailableError(
+                    f"ArcadeDB exited with code {proc.returncode} while starting; see {self.log_path}")
+            if _port_open(bolt) and self._http_ready(info):
+                tmp = self.info_path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(asdict(info)))
+                tmp.replace(self.info_path)
+                return info
+            time.sleep(0.2)
+        proc.kill()
+        raise GraphUnavailableError(f"ArcadeDB did not answer within {self.start_timeout_s:.0f} s; see {self.log_path}")
+
+    def stop(self, timeout_s: float = 30.0) -> bool:
+        """Stop the running server cleanly (SIGTERM, then SIGKILL after `timeout_s`); False if none ran."""
+        info = self.status()
+        if info is None:
+            return False
+        os.kill(info.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while _alive(info.pid) and time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(info.pid, os.WNOHANG)
+            time.sleep(0.1)
+        if _alive(info.pid):
+            os.kill(info.pid, signal.SIGKILL)
+        self.info_path.unlink(missing_ok=True)
+        return True
+
+    def _password(self) -> str:
+        """The root password, made once and kept (mode 600) beside the data."""
+        path = self.root / "root-password"
+        if path.exists():
+            return path.read_text().strip()
+        pw = secrets.token_urlsafe(18)
+        path.write_text(pw)
+        path.chmod(0o600)
+        return pw
+
+    @staticmethod
+    def _http_ready(info: ServerInfo) -> bool:
+        try:
+            r = httpx.get(f"{info.http_url}/api/v1/ready", timeout=1.0)
+        except httpx.HTTPError:
+            return False
+        return r.status_code < 300

@@ -1,0 +1,126 @@
+"""Every Cypher statement of the project, parameters only. Relationship types cannot be parameters in
+Cypher, so statements that name one are built per relation from the catalogue's closed set of
+types, never from user text."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from graph_schema.relations import BY_REL_TYPE
+
+CONSTRAINTS = (
+    "CREATE CONSTRAINT event_key IF NOT EXISTS FOR (e:Event) REQUIRE e.key IS UNIQUE",
+    "CREATE CONSTRAINT inference_key IF NOT EXISTS FOR (i:Inference) REQUIRE i.key IS UNIQUE",
+)
+
+
+def _checked(rel_type: str) -> str:
+    if rel_type not in BY_REL_TYPE:
+        raise ValueError(f"not a catalogue relationship type: {rel_type!r}")
+    return rel_type
+
+
+@cache
+def upsert(rel_type: str) -> str:
+    """Merge a batch of triples of one relation; provenance lists are unioned, so a rerun changes nothing."""
+    return f"""
+UNWIND $rows AS row
+MERGE (h:Event {{key: row.hk}}) ON CREATE SET h.text = row.h
+MERGE (t:Inference {{key: row.tk}}) ON CREATE SET t.text = row.t
+MERGE (h)-[r:{_checked(rel_type)}]->(t)
+ON CREATE SET r.score = row.score, r.sources = row.sources, r.runs = row.runs,
+              r.teachers = row.teachers, r.prompts = row.prompts, r.labels = row.labels,
+              r.created_at = row.now
+ON MATCH SET r.score = coalesce(row.score, r.score),
+             r.sources = coalesce(r.sources, []) + [x IN row.sources WHERE NOT x IN coalesce(r.sources, [])],
+             r.runs = coalesce(r.runs, []) + [x IN row.runs WHERE NOT x IN coalesce(r.runs, [])],
+             r.teachers = coalesce(r.teachers, []) + [x IN row.teachers WHERE NOT x IN coalesce(r.teachers, [])],
+             r.prompts = coalesce(r.prompts, []) + [x IN row.prompts WHERE NOT x IN coalesce(r.prompts, [])],
+             r.labels = CASE WHEN size(coalesce(r.labels, [])) = 0 THEN row.labels ELSE r.labels END
+RETURN count(*) AS n"""
+
+
+@cache
+def set_scores(rel_type: str) -> str:
+    """Set critic scores on existing relationships; rows that match nothing are ignored."""
+    return f"""
+UNWIND $rows AS row
+MATCH (:Event {{key: row.hk}})-[r:{_checked(rel_type)}]->(:Inference {{key: row.tk}})
+SET r.score = row.score
+RETURN count(r) AS n"""
+
+
+@cache
+def annotate(rel_type: str) -> str:
+    """Add one human label to a triple, creating the triple (source `human`) if it is new."""
+    return f"""
+MERGE (h:Event {{key: $hk}}) ON CREATE SET h.text = $h
+MERGE (t:Inference {{key: $tk}}) ON CREATE SET t.text = $t
+MERGE (h)-[r:{_checked(rel_type)}]->(t)
+ON CREATE SET r.sources = ['human'], r.runs = [], r.teachers = [], r.prompts = [], r.labels = [$label],
+              r.created_at = $now
+ON MATCH SET r.labels = coalesce(r.labels, []) + [$label],
+             r.sources = CASE WHEN 'human' IN coalesce(r.sources, []) THEN r.sources
+                              ELSE coalesce(r.sources, []) + ['human'] END
+RETURN r.labels AS labels, r.score AS score, r.sources AS sources"""
+
+
+_EDGE_FIELDS = """type(r) AS rel_type, i.key AS tail_key, i.text AS tail, r.score AS score,
+       r.sources AS sources, r.runs AS runs, r.teachers AS teachers, r.prompts AS prompts,
+       r.labels AS labels"""
+
+_EDGE_FILTER = """type(r) IN $types
+  AND ($min_score IS NULL OR (r.score IS NOT NULL AND r.score >= $min_score))
+  AND ($sources IS NULL OR any(s IN r.sources WHERE s IN $sources))"""
+
+EVENT_BY_KEY = "MATCH (e:Event {key: $key}) RETURN e.key AS key, e.text AS text"
+
+EVENTS_BY_KEYS = "UNWIND $keys AS k MATCH (e:Event {key: k}) RETURN e.key AS key, e.text AS text"
+
+INFERENCES = f"""
+MATCH (e:Event {{key: $key}})-[r]->(i:Inference)
+WHERE {_EDGE_FILTER}
+RETURN {_EDGE_FIELDS}
+ORDER BY coalesce(r.score, -1.0) DESC, type(r), i.key
+SKIP $skip LIMIT $limit"""
+
+INFERENCES_OF_EVENTS = f"""
+UNWIND $keys AS k
+MATCH (e:Event {{key: k}})-[r]->(i:Inference)
+WHERE {_EDGE_FILTER}
+RETURN k AS event_key, {_EDGE_FIELDS}"""
+
+TRIPLE = f"""
+MATCH (e:Event {{key: $hk}})-[r]->(i:Inference {{key: $tk}})
+WHERE type(r) = $rel_type
+RETURN {_EDGE_FIELDS}"""
+
+SEARCH = """
+CALL db.index.fulltext.queryNodes($index, $query) YIELD node, score
+RETURN node.key AS key, node.text AS text, score
+ORDER BY score DESC, key SKIP $skip LIMIT $limit"""
+
+SEARCH_COUNT = """
+CALL db.index.fulltext.queryNodes($index, $query) YIELD node
+RETURN count(node) AS n"""
+
+COUNT_EVENTS = "MATCH (e:Event) RETURN count(e) AS n"
+COUNT_INFERENCES = "MATCH (i:Inference) RETURN count(i) AS n"
+COUNT_BY_TYPE = "MATCH (:Event)-[r]->(:Inference) RETURN type(r) AS rel_type, count(r) AS n"
+COUNT_BY_TYPE_AND_SOURCE = """
+MATCH (:Event)-[r]->(:Inference) UNWIND r.sources AS source
+RETURN type(r) AS rel_type, source, count(*) AS n"""
+COUNT_SCORED = "MATCH (:Event)-[r]->(:Inference) WHERE r.score IS NOT NULL RETURN count(r) AS n"
+
+EVENT_KEYS_PAGE = """
+MATCH (e:Event) WHERE e.key > $after RETURN e.key AS key ORDER BY e.key LIMIT $limit"""
+
+EXPORT_EVENTS = """
+UNWIND $keys AS k
+MATCH (e:Event {key: k})-[r]->(i:Inference)
+WHERE $min_score IS NULL OR (r.score IS NOT NULL AND r.score >= $min_score)
+RETURN e.key AS head_key, e.text AS head, type(r) AS rel_type, i.text AS tail, r.score AS score,
+       r.sources AS sources, r.runs AS runs, r.teachers AS teachers, r.prompts AS prompts,
+       r.labels AS labels"""
+
+DELETE_ALL = "MATCH (n) WHERE n:Event OR n:Inference DETACH DELETE n"

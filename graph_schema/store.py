@@ -1,0 +1,302 @@
+"""The graph store: every read and write of the knowledge graph, over the official `neo4j` driver.
+
+The store is handed a driver and never makes one (see `graph_schema.connect`). Writes go as
+`UNWIND $rows` batches, one transaction per batch, so a batch is stored whole or not at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from neo4j import WRITE_ACCESS, Driver, ManagedTransaction
+from neo4j.exceptions import ClientError, ConstraintError, Neo4jError, ServiceUnavailable, SessionExpired
+
+from graph_schema import queries
+from graph_schema.dialect import Dialect, lucene_terms
+from graph_schema.records import Edge, EventNode, SearchHit, Triple
+from graph_schema.relations import BY_REL_TYPE, RELATIONS, Relation, get_relation
+from graph_schema.text import clean_text, text_key
+from skd.errors import GraphError, GraphUnavailableError, InputError
+
+ALL_TYPES = [r.rel_type for r in RELATIONS]
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _merge_rows(triples: Iterable[Triple]) -> dict[str, list[dict[str, Any]]]:
+    """Group a batch by relationship type, folding repeats of one triple into one row."""
+    by_key: dict[tuple[str, str, str], dict[str, Any]] = {}
+    now = _now_ms()
+    for t in triples:
+        hk, rel, tk = t.key
+        row = by_key.get((hk, rel, tk))
+        if row is None:
+            by_key[(hk, rel, tk)] = {
+                "hk": hk, "h": t.head, "tk": tk, "t": t.tail, "score": t.score,
+                "sources": list(dict.fromkeys(t.sources)), "runs": list(dict.fromkeys(t.runs)),
+                "teachers": list(dict.fromkeys(t.teachers)), "prompts": list(dict.fromkeys(t.prompts)),
+                "labels": list(t.labels), "now": now, "_rel": rel,
+            }
+            continue
+        if t.score is not None:
+            row["score"] = t.score
+        for field in ("sources", "runs", "teachers", "prompts"):
+            row[field] = list(dict.fromkeys([*row[field], *getattr(t, field)]))
+        if not row["labels"]:
+            row["labels"] = list(t.labels)
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in by_key.values():
+        grouped[get_relation(row.pop("_rel")).rel_type].append(row)
+    return grouped
+
+
+def _edge(record: Any) -> Edge:
+    return Edge(
+        relation=BY_REL_TYPE[record["rel_type"]].name, tail=record["tail"], tail_key=record["tail_key"],
+        score=record["score"], sources=list(record["sources"] or []), runs=list(record["runs"] or []),
+        teachers=list(record["teachers"] or []), prompts=list(record["prompts"] or []),
+        labels=[int(x) for x in (record["labels"] or [])],
+    )
+
+
+def _types(relations: Sequence[str | Relation] | None) -> list[str]:
+    if not relations:
+        return ALL_TYPES
+    return [(r if isinstance(r, Relation) else get_relation(r)).rel_type for r in relations]
+
+
+def encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> int:
+    """The offset a cursor stands for; a malformed cursor raises InputError."""
+    if not cursor:
+        return 0
+    try:
+        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        offset = int(value)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InputError(f"invalid cursor {cursor!r}") from e
+    if kind != "offset" or offset < 0:
+        raise InputError(f"invalid cursor {cursor!r}")
+    return offset
+
+
+class GraphStore:
+    """Reads and writes of the commonsense graph through one `neo4j` driver."""
+
+    def __init__(self, driver: Driver, database: str | None, dialect: Dialect, batch_size: int = 2000,
+                 owns_driver: bool = False) -> None:
+        self.driver = driver
+        self.database = database
+        self.dialect = dialect
+        self.batch_size = batch_size
+        self._owns_driver = owns_driver
+
+    def close(self) -> None:
+        if self._owns_driver:
+            self.driver.close()
+
+    def __enter__(self) -> GraphStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing -------------------------------------------------------------------------------------
+    def _read(self, cypher: str, /, **params: Any) -> list[Any]:
+        try:
+            records, _, _ = self.driver.execute_query(cypher, params, database_=self.database,
+                                                      routing_="r")
+        except (ServiceUnavailable, SessionExpired) as e:
+            raise GraphUnavailableError(f"graph unreachable: {e}") from e
+        except Neo4jError as e:
+            raise GraphError(f"graph query failed: {e.message or e}") from e
+        return records
+
+    def _write(self, work: Any) -> Any:
+        """Run `work(tx)` in one write transaction, retried on the dialect's MERGE conflicts."""
+        attempts = self.dialect.merge_retries + 1
+        for attempt in range(attempts):
+            try:
+                with self.driver.session(database=self.database, default_access_mode=WRITE_ACCESS) as s:
+                    return s.execute_write(work)
+            except ConstraintError as e:
+                if attempt + 1 >= attempts:
+                    raise GraphError(f"graph write failed: {e.message or e}") from e
+                time.sleep(0.05 * (attempt + 1))
+            except (ServiceUnavailable, SessionExpired) as e:
+                raise GraphUnavailableError(f"graph unreachable: {e}") from e
+            except Neo4jError as e:
+                raise GraphError(f"graph write failed: {e.message or e}") from e
+        raise AssertionError("unreachable")
+
+    # -- schema ---------------------------------------------------------------------------------------
+    def ensure_schema(self) -> None:
+        """Create the key constraints and the full-text index on event text, idempotently."""
+        try:
+            with self.driver.session(database=self.database) as s:
+                for stmt in queries.CONSTRAINTS:
+                    s.run(stmt).consume()
+                self.dialect.ensure_fulltext(lambda q: s.run(q).consume())
+        except (ServiceUnavailable, SessionExpired) as e:
+            raise GraphUnavailableError(f"graph unreachable: {e}") from e
+        except ClientError as e:
+            raise GraphError(f"cannot create the graph schema: {e.message or e}") from e
+
+    # -- writes ---------------------------------------------------------------------------------------
+    def upsert(self, triples: Sequence[Triple]) -> int:
+        """Merge one batch of triples in one transaction; returns the number of distinct triples."""
+        grouped = _merge_rows(triples)
+
+        def work(tx: ManagedTransaction) -> int:
+            n = 0
+            for rel_type, rows in grouped.items():
+                n += tx.run(queries.upsert(rel_type), rows=rows).single(strict=True)["n"]
+            return n
+
+        return self._write(work) if grouped else 0
+
+    def upsert_all(self, triples: Iterable[Triple]) -> int:
+        """Merge any number of triples in batches of `batch_size`."""
+        total, batch = 0, []
+        for t in triples:
+            batch.append(t)
+            if len(batch) >= self.batch_size:
+                total += self.upsert(batch)
+                batch = []
+        return total + self.upsert(batch)
+
+    def set_scores(self, scored: Sequence[tuple[str, str, str, float]]) -> int:
+        """Set critic scores on stored triples given as (head, relation, tail, score)."""
+        grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for head, rel, tail, score in scored:
+            grouped[get_relation(rel).rel_type].append(
+                {"hk": text_key(head), "tk": text_key(tail), "score": float(score)})
+
+        def work(tx: ManagedTransaction) -> int:
+            return sum(tx.run(queries.set_scores(rt), rows=rows).single(strict=True)["n"]
+                       for rt, rows in grouped.items())
+
+        return self._write(work) if grouped else 0
+
+    def annotate(self, head: str, relation: str, tail: str, label: int) -> Edge:
+        """Keep a human acceptability label on a triple (made if new); returns the updated edge."""
+        h, t = clean_text(head), clean_text(tail)
+        if not h or not t:
+            raise InputError("head and tail must not be empty")
+        rel = get_relation(relation)
+
+        def work(tx: ManagedTransaction) -> Any:
+            return tx.run(queries.annotate(rel.rel_type), hk=text_key(h), h=h, tk=text_key(t), t=t,
+                          label=int(label), now=_now_ms()).single(strict=True)
+
+        rec = self._write(work)
+        return Edge(relation=rel.name, tail=t, tail_key=text_key(t), score=rec["score"],
+                    sources=list(rec["sources"]), runs=[], teachers=[], prompts=[],
+                    labels=[int(x) for x in rec["labels"]])
+
+    def clear(self) -> None:
+        """Delete every Event and Inference (tests and `skd db reset`)."""
+        self._write(lambda tx: tx.run(queries.DELETE_ALL).consume())
+
+    # -- reads ----------------------------------------------------------------------------------------
+    def event(self, text_or_key: str) -> EventNode | None:
+        recs = self._read(queries.EVENT_BY_KEY, key=text_key(text_or_key))
+        return EventNode(recs[0]["key"], recs[0]["text"]) if recs else None
+
+    def events(self, keys: Sequence[str]) -> dict[str, EventNode]:
+        """The stored events among `keys` (already normalised), in one query."""
+        recs = self._read(queries.EVENTS_BY_KEYS, keys=list(keys))
+        return {r["key"]: EventNode(r["key"], r["text"]) for r in recs}
+
+    def inferences(self, event: str, relations: Sequence[str | Relation] | None = None,
+                   min_score: float | None = None, sources: Sequence[str] | None = None,
+                   first: int = 100, offset: int = 0) -> list[Edge]:
+        """An event's inferences, best score first, filtered and paginated."""
+        if first < 0 or offset < 0:
+            raise InputError("first and offset must not be negative")
+        recs = self._read(queries.INFERENCES, key=text_key(event), types=_types(relations),
+                          min_score=min_score, sources=list(sources) if sources else None,
+                          skip=offset, limit=first)
+        return [_edge(r) for r in recs]
+
+    def inferences_of_events(self, keys: Sequence[str], relations: Sequence[str | Relation] | None = None,
+                             min_score: float | None = None,
+                             sources: Sequence[str] | None = None) -> dict[str, list[Edge]]:
+        """Inferences of many events in one query (for DataLoaders), best score first per event."""
+        out: dict[str, list[Edge]] = {k: [] for k in keys}
+        recs = self._read(queries.INFERENCES_OF_EVENTS, keys=list(keys), types=_types(relations),
+                          min_score=min_score, sources=list(sources) if sources else None)
+        for r in recs:
+            out.setdefault(r["event_key"], []).append(_edge(r))
+        for edges in out.values():
+            edges.sort(key=lambda e: (-(e.score if e.score is not None else -1.0), e.relation, e.tail_key))
+        return out
+
+    def triple(self, head: str, relation: str, tail: str) -> Edge | None:
+        recs = self._read(queries.TRIPLE, hk=text_key(head), tk=text_key(tail),
+                          rel_type=get_relation(relation).rel_type)
+        return _edge(recs[0]) if recs else None
+
+    def search_events(self, query: str, first: int = 10, offset: int = 0) -> list[SearchHit]:
+        """Full-text search of event text, best match first."""
+        terms = lucene_terms(query)
+        if not terms:
+            raise InputError("empty search query")
+        recs = self._read(queries.SEARCH, index=self.dialect.fulltext_index, query=terms,
+                          skip=offset, limit=first)
+        return [SearchHit(r["key"], r["text"], float(r["score"])) for r in recs]
+
+    def count_search(self, query: str) -> int:
+        """How many events match, counted by the full-text index (no graph scan)."""
+        terms = lucene_terms(query)
+        if not terms:
+            raise InputError("empty search query")
+        return int(self._read(queries.SEARCH_COUNT, index=self.dialect.fulltext_index, query=terms)[0]["n"])
+
+    def stats(self) -> dict[str, Any]:
+        """Counts of events, inferences and triples, per relation and per source."""
+        by_rel = {BY_REL_TYPE[r["rel_type"]].name: int(r["n"]) for r in self._read(queries.COUNT_BY_TYPE)
+                  if r["rel_type"] in BY_REL_TYPE}
+        by_source: dict[str, int] = defaultdict(int)
+        by_rel_source: dict[str, dict[str, int]] = defaultdict(dict)
+        for r in self._read(queries.COUNT_BY_TYPE_AND_SOURCE):
+            if r["rel_type"] not in BY_REL_TYPE:
+                continue
+            name = BY_REL_TYPE[r["rel_type"]].name
+            by_source[r["source"]] += int(r["n"])
+            by_rel_source[name][r["source"]] = int(r["n"])
+        return {
+            "backend": self.dialect.name,
+            "events": int(self._read(queries.COUNT_EVENTS)[0]["n"]),
+            "inferences": int(self._read(queries.COUNT_INFERENCES)[0]["n"]),
+            "triples": sum(by_rel.values()),
+            "scored": int(self._read(queries.COUNT_SCORED)[0]["n"]),
+            "by_relation": dict(sorted(by_rel.items())),
+            "by_source": dict(sorted(by_source.items())),
+            "by_relation_and_source": {k: dict(sorted(v.items())) for k, v in sorted(by_rel_source.items())},
+        }
+
+    def export(self, min_score: float | None = None, page: int = 500) -> Iterator[Triple]:
+        """Stream every triple, ordered by event key, a page of events per query."""
+        after = ""
+        while True:
+            keys = [r["key"] for r in self._read(queries.EVENT_KEYS_PAGE, after=after, limit=page)]
+            if not keys:
+                return
+            recs = self._read(queries.EXPORT_EVENTS, keys=keys, min_score=min_score)
+            recs.sort(key=lambda r: (r["head_key"], r["rel_type"], r["tail"]))
+            for r in recs:
+                yield Triple(head=r["head"], relation=BY_REL_TYPE[r["rel_type"]].name, tail=r["tail"],
+                             score=r["score"], sources=list(r["sources"] or []), runs=list(r["runs"] or []),
+                             teachers=list(r["teachers"] or []), prompts=list(r["prompts"] or []),
+                             labels=[int(x) for x in (r["labels"] or [])])
+            after = keys[-1]
