@@ -22,11 +22,16 @@ def _checked(rel_type: str) -> str:
 
 @cache
 def upsert(rel_type: str) -> str:
-    """Merge a batch of triples of one relation; provenance lists are unioned, so a rerun changes nothing."""
+    """Merge a batch of triples of one relation; provenance lists are unioned, so a rerun changes nothing.
+
+    Spellings that share a key keep the smallest text, so the graph does not depend on load order
+    or batch size."""
     return f"""
 UNWIND $rows AS row
 MERGE (h:Event {{key: row.hk}}) ON CREATE SET h.text = row.h
+ON MATCH SET h.text = CASE WHEN row.h < h.text THEN row.h ELSE h.text END
 MERGE (t:Inference {{key: row.tk}}) ON CREATE SET t.text = row.t
+ON MATCH SET t.text = CASE WHEN row.t < t.text THEN row.t ELSE t.text END
 MERGE (h)-[r:{_checked(rel_type)}]->(t)
 ON CREATE SET r.score = row.score, r.sources = row.sources, r.runs = row.runs,
               r.teachers = row.teachers, r.prompts = row.prompts, r.labels = row.labels,

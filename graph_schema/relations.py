@@ -47,7 +47,7 @@ def _r(name: str, category: Category, subject: Subject, rel_type: str, phrase: s
 
 
 S, E, P = Category.SOCIAL, Category.EVENT, Category.PHYSICAL
-X, O, N = Subject.PERSON_X, Subject.OTHERS, Subject.NONE
+X, OTH, N = Subject.PERSON_X, Subject.OTHERS, Subject.NONE
 
 RELATIONS: tuple[Relation, ...] = (
     # social interaction: mental states and behaviours around an event
@@ -63,11 +63,11 @@ RELATIONS: tuple[Relation, ...] = (
        "{head}. As a result, PersonX feels {tail}.", "how PersonX feels afterwards"),
     _r("xWant", S, X, "X_WANT", "As a result, PersonX wants",
        "{head}. As a result, PersonX wants {tail}.", "what PersonX wants to do afterwards"),
-    _r("oEffect", S, O, "O_EFFECT", "As a result, others",
+    _r("oEffect", S, OTH, "O_EFFECT", "As a result, others",
        "{head}. As a result, others {tail}.", "what happens to others as a result"),
-    _r("oReact", S, O, "O_REACT", "As a result, others feel",
+    _r("oReact", S, OTH, "O_REACT", "As a result, others feel",
        "{head}. As a result, others feel {tail}.", "how others feel afterwards"),
-    _r("oWant", S, O, "O_WANT", "As a result, others want",
+    _r("oWant", S, OTH, "O_WANT", "As a result, others want",
        "{head}. As a result, others want {tail}.", "what others want to do afterwards"),
     # event centred: how events relate in time and cause
     _r("isAfter", E, N, "IS_AFTER", "Before that,",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from platformdirs import user_data_dir
 from pydantic import Field, SecretStr
@@ -39,6 +40,19 @@ class Settings(BaseSettings):
     teacher_timeout_s: float = Field(default=60.0, gt=0)
     teacher_price_per_1k_prompt_tokens: float = Field(default=0.0, ge=0)
     teacher_price_per_1k_completion_tokens: float = Field(default=0.0, ge=0)
+    #: `completion` (/v1/completions, the default) or `chat` (/v1/chat/completions) for `openai:` teachers
+    teacher_api_mode: Literal["completion", "chat"] = "completion"
+    teacher_logprobs: bool = True
+    teacher_backoff_base_s: float = Field(default=0.5, ge=0)
+    teacher_backoff_max_s: float = Field(default=30.0, ge=0)
+    #: caps per process on what a teacher may spend; a run stops cleanly at a cap and can be resumed
+    teacher_max_requests: int | None = Field(default=None, ge=0)
+    teacher_max_tokens: int | None = Field(default=None, ge=0)
+    teacher_max_cost: float | None = Field(default=None, ge=0)
+    teacher_batch_size: int = Field(default=16, ge=1)
+    teacher_device: str | None = None
+    #: the on-disk cache of teacher requests; unset means <data_dir>/cache/teacher-requests.sqlite
+    teacher_cache_path: Path | None = None
 
     # -- the critic and the student: a saved folder, or a Hugging Face id or path for the base --
     model_cache_dir: Path | None = None
@@ -57,6 +71,12 @@ class Settings(BaseSettings):
     service_batch_window_ms: float = Field(default=10.0, ge=0)
     service_max_batch: int = Field(default=32, ge=1)
     service_completion_cache_size: int = Field(default=1024, ge=0)
+    service_graph_timeout_s: float = Field(default=10.0, gt=0)
+    service_graph_threads: int = Field(default=16, ge=1)
+    service_max_aliases: int = Field(default=20, ge=1)
+    service_max_tokens: int = Field(default=2000, ge=1)
+    service_max_completions: int = Field(default=5, ge=1)
+    service_max_new_tokens: int = Field(default=24, ge=1)
 
     @property
     def embedded(self) -> bool:

@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from graph_schema.relations import RELATIONS
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+from graph_schema.relations import RELATIONS
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "atomic2020" / "atomic2020-sample.tsv"
 SPECIALS = ["<pad>", "<unk>", "<eos>", "<cls>", "<sep>", "<mask>"]

@@ -1,0 +1,89 @@
+"""An on-disk cache of teacher requests (sqlite3), so that a rerun or resumed run never pays twice."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from models.teacher import Completion, Teacher
+from skd.errors import SkdError
+
+__all__ = ["CachedTeacher", "RequestCache", "request_key"]
+
+
+def request_key(teacher: str, prompt: str, params: dict[str, Any]) -> str:
+    """The identity of a request: teacher, prompt and decoding parameters."""
+    blob = json.dumps({"teacher": teacher, "prompt": prompt, **params}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class RequestCache:
+    """Key -> list of completions, in one sqlite file shared safely by several processes (WAL mode)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS requests (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str) -> list[Completion] | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM requests WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return [Completion(**c) for c in json.loads(row[0])]
+
+    def put(self, key: str, completions: Sequence[Completion]) -> None:
+        value = json.dumps([c.to_json() for c in completions], ensure_ascii=False)
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO requests (key, value) VALUES (?, ?)", (key, value))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM requests").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class CachedTeacher:
+    """A teacher that answers repeated requests from a `RequestCache` and sends only the misses on."""
+
+    def __init__(self, inner: Teacher, cache: RequestCache) -> None:
+        self.inner, self.cache = inner, cache
+        self.name = inner.name
+
+    def __getattr__(self, attr: str) -> Any:  # usage, budget, model... of the wrapped teacher
+        return getattr(self.inner, attr)
+
+    async def complete(self, prompts: Sequence[str], *, n: int, max_tokens: int, temperature: float, top_p: float,
+                       stop: Sequence[str]) -> list[list[Completion]]:
+        params = dict(n=n, max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=list(stop))
+        keys = [request_key(self.name, p, params) for p in prompts]
+        out: list[list[Completion] | None] = [self.cache.get(k) for k in keys]
+        todo = [i for i, got in enumerate(out) if got is None]
+        if todo:
+            try:
+                fresh = await self.inner.complete([prompts[i] for i in todo], **params)  # type: ignore[arg-type]
+            except SkdError as e:
+                # keep what was paid for before the failure (a cap, an endpoint giving up)
+                for i, completions in zip(todo, getattr(e, "partial", None) or [], strict=False):
+                    if completions is not None:
+                        self.cache.put(keys[i], completions)
+                raise
+            for i, completions in zip(todo, fresh, strict=True):
+                self.cache.put(keys[i], completions)
+                out[i] = completions
+        return [c or [] for c in out]

@@ -1,0 +1,244 @@
+"""The critic: an encoder and a small head that score how acceptable a verbalised triple is, with its cutoffs.
+
+A saved critic is a normal Hugging Face folder (the encoder's `config.json`, `model.safetensors` and
+tokenizer files) plus `critic_head.safetensors` and `critic.json`: the `CriticConfig` with the
+calibrated cutoffs per recall level, the validation precision-recall curve and the training metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from graph_schema.records import Triple
+from graph_schema.relations import get_relation
+from models.calibration import cutoff_for_precision, cutoff_for_recall, level_key
+from skd.errors import InputError, ModelError
+
+__all__ = ["CONFIG_NAME", "HEAD_NAME", "Critic", "CriticConfig", "CriticModel", "Item", "ProgressFn",
+           "verbalise"]
+
+CONFIG_NAME = "critic.json"
+HEAD_NAME = "critic_head.safetensors"
+FORMAT_VERSION = 1
+
+#: A triple to score: a `Triple`, or `(head, relation, tail)` with the relation's ATOMIC name.
+Item = Triple | tuple[str, str, str] | Sequence[str]
+#: Progress reports: (what, done, total); the CLI turns them into a rich progress bar.
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass
+class CriticConfig:
+    """Everything needed to rebuild and use a critic, saved as `critic.json` beside the weights."""
+
+    encoder: str = "all-MiniLM-L6-v2"  # what it was trained from (a built-in name, id or path), for the record
+    mode: str = "head"  # head: frozen encoder, trained head; finetune: both trained
+    max_length: int = 64
+    hidden: int = 256
+    dropout: float = 0.1
+    default_recall_level: float = 0.8
+    levels: dict[str, dict[str, float]] = field(default_factory=dict)  # "0.8" -> cutoff, precision, recall
+    curve: list[list[float]] = field(default_factory=list)  # validation (cutoff, precision, recall), high to low
+    metrics: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> CriticConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in obj.items() if k in known})
+
+
+class CriticModel(nn.Module):
+    """Mean-pooled encoder states into a one-logit head: the logit of "acceptable"."""
+
+    def __init__(self, encoder: nn.Module, hidden: int = 256, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.encoder = encoder
+        width = int(encoder.config.hidden_size)
+        # LayerNorm first so one head suits any encoder's scale (MiniLM, BERT, RoBERTa)
+        self.head = nn.Sequential(nn.LayerNorm(width), nn.Dropout(dropout), nn.Linear(width, hidden), nn.GELU(),
+                                  nn.Dropout(dropout), nn.Linear(hidden, 1))
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(states.dtype)
+        return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(input_ids, attention_mask)).squeeze(-1)
+
+
+def verbalise(item: Item) -> str:
+    """The sentence the critic reads for one triple (the relation catalogue's verbalisation)."""
+    if isinstance(item, Triple):
+        head, relation, tail = item.head, item.relation, item.tail
+    else:
+        try:
+            head, relation, tail = item
+        except (TypeError, ValueError) as e:
+            raise InputError(f"a triple to score must be a Triple or (head, relation, tail), got {item!r}") from e
+    return get_relation(relation).verbalise(str(head), str(tail))
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class Critic:
+    """A trained critic: scores triples (probability of acceptable) and knows its calibrated cutoffs."""
+
+    def __init__(self, model: CriticModel, tokenizer: Any, config: CriticConfig, path: Path | None = None) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = config
+        self.path = path
+        self.device = next(model.parameters()).device
+
+    # -- loading and saving ---------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device | None = None) -> Critic:
+        """Load a critic folder written by `save` (or by `train_critic`)."""
+        from safetensors.torch import load_file
+        from transformers import AutoModel, AutoTokenizer
+
+        folder = Path(path)
+        cfg_file = folder / CONFIG_NAME
+        if not cfg_file.exists():
+            raise ModelError(f"{folder} is not a critic folder (no {CONFIG_NAME}); train one with "
+                             "`skd critic train`")
+        try:
+            config = CriticConfig.from_json(json.loads(cfg_file.read_text(encoding="utf-8")))
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+            encoder = AutoModel.from_pretrained(folder)
+            model = CriticModel(encoder, hidden=config.hidden, dropout=config.dropout)
+            model.head.load_state_dict(load_file(folder / HEAD_NAME))
+        except (OSError, ValueError, RuntimeError, json.JSONDecodeError) as e:
+            raise ModelError(f"cannot load the critic at {folder}: {e}") from e
+        model.to(torch.device(device) if device else default_device()).eval()
+        return cls(model, tokenizer, config, folder)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the folder whole or not at all (a `.partial` sibling renamed into place)."""
+        from safetensors.torch import save_file
+
+        folder = Path(path)
+        tmp = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        self.model.encoder.save_pretrained(tmp)
+        self.tokenizer.save_pretrained(tmp)
+        head = {k: v.detach().cpu().contiguous() for k, v in self.model.head.state_dict().items()}
+        save_file(head, tmp / HEAD_NAME)
+        (tmp / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n", encoding="utf-8")
+        if folder.exists():
+            old = folder.with_name(folder.name + ".old")
+            shutil.rmtree(old, ignore_errors=True)
+            folder.rename(old)
+            tmp.rename(folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(folder)
+        self.path = folder
+        return folder
+
+    # -- scoring --------------------------------------------------------------------------------------
+    def _batches(self, texts: Sequence[str], batch_size: int) -> Iterable[tuple[list[int], dict[str, torch.Tensor]]]:
+        if batch_size < 1:
+            raise InputError(f"batch size must be at least 1, got {batch_size}")
+        # sorting by length keeps padding (and so wasted compute) small within each batch
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            enc = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
+                                 max_length=self.config.max_length, return_tensors="pt")
+            yield idx, {"input_ids": enc["input_ids"].to(self.device),
+                        "attention_mask": enc["attention_mask"].to(self.device)}
+
+    @torch.inference_mode()
+    def logits_of_texts(self, texts: Sequence[str], batch_size: int = 64,
+                        progress: ProgressFn | None = None) -> list[float]:
+        self.model.eval()
+        out = [0.0] * len(texts)
+        done = 0
+        for idx, batch in self._batches(texts, batch_size):
+            for i, v in zip(idx, self.model(**batch).float().cpu().tolist(), strict=True):
+                out[i] = v
+            done += len(idx)
+            if progress:
+                progress("scoring", done, len(texts))
+        return out
+
+    @torch.inference_mode()
+    def embed_texts(self, texts: Sequence[str], batch_size: int = 64,
+                    progress: ProgressFn | None = None) -> torch.Tensor:
+        """Pooled encoder embeddings (on the CPU), in the order of `texts`; the head-only mode trains on these."""
+        self.model.eval()
+        width = int(self.model.encoder.config.hidden_size)
+        out = torch.zeros(len(texts), width)
+        done = 0
+        for idx, batch in self._batches(texts, batch_size):
+            out[idx] = self.model.embed(**batch).float().cpu()
+            done += len(idx)
+            if progress:
+                progress("embedding", done, len(texts))
+        return out
+
+    def score_texts(self, texts: Sequence[str], batch_size: int = 64,
+                    progress: ProgressFn | None = None) -> list[float]:
+        logits = torch.tensor(self.logits_of_texts(texts, batch_size, progress), dtype=torch.float64)
+        return torch.sigmoid(logits).tolist()
+
+    def score(self, items: Iterable[Item], batch_size: int = 64, progress: ProgressFn | None = None) -> list[float]:
+        """The probability that each triple is acceptable, in [0, 1], in the order given."""
+        return self.score_texts([verbalise(it) for it in items], batch_size, progress)
+
+    # -- cutoffs --------------------------------------------------------------------------------------
+    @property
+    def levels(self) -> dict[float, dict[str, float]]:
+        """Recall level -> {cutoff, precision, recall} measured on the validation split."""
+        return {float(k): dict(v) for k, v in self.config.levels.items()}
+
+    def cutoff(self, recall_level: float | None = None, min_precision: float | None = None) -> float:
+        """The score a triple needs to be kept: for a recall level (0.5-0.9, the paper's filtering levels,
+        or any other read off the stored curve), or the lowest cutoff reaching a minimum precision.
+        With neither, the config's default recall level."""
+        if recall_level is not None and min_precision is not None:
+            raise InputError("give a recall level or a minimum precision, not both")
+        if min_precision is not None:
+            return self._cutoff_info(None, min_precision)[0]
+        return self._cutoff_info(recall_level, None)[0]
+
+    def _cutoff_info(self, recall_level: float | None, min_precision: float | None) -> tuple[float, float, float]:
+        if min_precision is not None:
+            if not self.config.curve:
+                raise ModelError("this critic has no stored precision-recall curve")
+            return cutoff_for_precision(self.config.curve, float(min_precision))
+        level = float(recall_level if recall_level is not None else self.config.default_recall_level)
+        stored = self.config.levels.get(level_key(level))
+        if stored is not None:
+            return stored["cutoff"], stored["precision"], stored["recall"]
+        if not self.config.curve:
+            raise ModelError("this critic has no calibrated cutoffs; train it with `skd critic train`")
+        return cutoff_for_recall(self.config.curve, level)
+
+    def selection(self, recall_level: float | None = None, min_precision: float | None = None) -> dict[str, Any]:
+        """The chosen cutoff with the validation precision and recall it stands for (for summaries)."""
+        if recall_level is not None and min_precision is not None:
+            raise InputError("give a recall level or a minimum precision, not both")
+        cutoff, precision, recall = self._cutoff_info(recall_level, min_precision)
+        by = ({"min_precision": min_precision} if min_precision is not None else
+              {"recall_level": recall_level if recall_level is not None else self.config.default_recall_level})
+        return {**by, "cutoff": cutoff, "validation_precision": precision, "validation_recall": recall}
+
+    @property
+    def name(self) -> str:
+        """How provenance refers to this critic: its folder name, else its encoder."""
+        return self.path.name if self.path else f"critic({self.config.encoder})"

@@ -1,0 +1,207 @@
+"""Training a critic on acceptability labels, calibrating its cutoffs on held-out events, and evaluating it.
+
+Reads top to bottom: labels -> split by event -> train (a head on frozen embeddings, or the whole
+encoder) -> score the validation split -> precision-recall curve and cutoffs -> save.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from graph_schema.records import Triple
+from models.calibration import (
+    RECALL_LEVELS,
+    at_cutoff,
+    metrics,
+    plot_pr_curve,
+    pr_curve,
+    recall_levels,
+    thin_curve,
+)
+from models.critic import Critic, CriticConfig, CriticModel, ProgressFn, default_device, verbalise
+from models.critic_labels import LabeledTriple, read_labels, split_by_event
+from models.loading import load_encoder
+from skd.errors import InputError
+
+MODES = ("head", "finetune")
+DEFAULT_EPOCHS = {"head": 60, "finetune": 3}
+
+Labels = str | Path | Iterable[dict[str, Any] | Triple] | Sequence[LabeledTriple]
+
+
+def _examples(labels: Labels) -> list[LabeledTriple]:
+    if isinstance(labels, list | tuple) and labels and all(isinstance(x, LabeledTriple) for x in labels):
+        return list(labels)
+    return read_labels(labels)  # type: ignore[arg-type]
+
+
+def _check_classes(examples: Sequence[LabeledTriple], what: str) -> None:
+    pos = sum(e.acceptable for e in examples)
+    if pos == 0 or pos == len(examples):
+        raise InputError(f"the {what} needs acceptable and unacceptable labels; it has {pos} acceptable "
+                         f"of {len(examples)} (add labels, or bootstrap weak ones with `skd critic bootstrap`)")
+
+
+def _train_head(critic: Critic, train: Sequence[LabeledTriple], val: Sequence[LabeledTriple], epochs: int,
+                lr: float, batch_size: int, progress: ProgressFn | None) -> dict[str, Any]:
+    """Fast mode: embed every sentence once with the frozen encoder, then fit only the head."""
+    x_train = critic.embed_texts([verbalise(e.item) for e in train], batch_size, progress)
+    x_val = critic.embed_texts([verbalise(e.item) for e in val], batch_size, progress)
+    y_train = torch.tensor([float(e.acceptable) for e in train])
+    y_val = [int(e.acceptable) for e in val]
+    head = critic.model.head.to("cpu")
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.01)
+    loss_fn = nn.BCEWithLogitsLoss()
+    best: tuple[float, int, dict[str, torch.Tensor]] = (-1.0, 0, {})
+    step_size = 256
+    for epoch in range(1, epochs + 1):
+        head.train()
+        perm = torch.randperm(len(x_train))
+        for start in range(0, len(perm), step_size):
+            idx = perm[start:start + step_size]
+            loss = loss_fn(head(x_train[idx]).squeeze(-1), y_train[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        head.eval()
+        with torch.no_grad():
+            auc = metrics(y_val, head(x_val).squeeze(-1).tolist())["roc_auc"]
+        # keep the epoch that ranks held-out events best; the head over-fits fast on small label sets
+        if auc > best[0]:
+            best = (auc, epoch, {k: v.clone() for k, v in head.state_dict().items()})
+        if progress:
+            progress("training head", epoch, epochs)
+    head.load_state_dict(best[2])
+    head.to(critic.device)
+    return {"best_epoch": best[1], "best_val_roc_auc": best[0]}
+
+
+def _train_finetune(critic: Critic, train: Sequence[LabeledTriple], val: Sequence[LabeledTriple], epochs: int,
+                    lr: float, batch_size: int, progress: ProgressFn | None) -> dict[str, Any]:
+    """Full mode: fine-tune encoder and head together, linear warm-up then decay, best epoch kept."""
+    model = critic.model
+    texts = [verbalise(e.item) for e in train]
+    ys = torch.tensor([float(e.acceptable) for e in train])
+    y_val = [int(e.acceptable) for e in val]
+    val_texts = [verbalise(e.item) for e in val]
+    # the freshly initialised head learns faster than the pretrained encoder should move
+    opt = torch.optim.AdamW([{"params": model.encoder.parameters(), "lr": lr},
+                             {"params": model.head.parameters(), "lr": lr * 20}], weight_decay=0.01)
+    steps = epochs * math.ceil(len(texts) / batch_size)
+    warmup = max(1, steps // 16)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup))))
+    loss_fn = nn.BCEWithLogitsLoss()
+    best: tuple[float, int, dict[str, torch.Tensor]] = (-1.0, 0, {})
+    step = 0
+    for epoch in range(1, epochs + 1):
+        model.train()
+        perm = torch.randperm(len(texts)).tolist()
+        for start in range(0, len(perm), batch_size):
+            idx = perm[start:start + batch_size]
+            enc = critic.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
+                                   max_length=critic.config.max_length, return_tensors="pt").to(critic.device)
+            loss = loss_fn(model(enc["input_ids"], enc["attention_mask"]), ys[idx].to(critic.device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            if progress:
+                progress("fine-tuning", step, steps)
+        auc = metrics(y_val, critic.logits_of_texts(val_texts, batch_size * 2))["roc_auc"]
+        if auc > best[0]:
+            best = (auc, epoch, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+    model.load_state_dict(best[2])
+    model.eval()
+    return {"best_epoch": best[1], "best_val_roc_auc": best[0]}
+
+
+def train_critic(labels_path_or_rows: Labels, out_dir: str | Path, encoder: str = "all-MiniLM-L6-v2",
+                 mode: str = "head", epochs: int | None = None, seed: int = 0, progress: ProgressFn | None = None,
+                 val_fraction: float = 0.2, batch_size: int | None = None, lr: float | None = None,
+                 max_length: int = 64, hidden: int = 256,
+                 levels: Sequence[float] = RECALL_LEVELS) -> Critic:
+    """Train a critic on labelled triples, calibrate it on held-out events and save it to `out_dir`.
+
+    `encoder` is a built-in name, a Hugging Face id or a local folder. `mode` is `head` (frozen encoder,
+    only the head is trained: seconds to minutes on a CPU) or `finetune` (the paper's way, with
+    RoBERTa-large; slow without a GPU). The validation split holds out `val_fraction` of the events.
+    """
+    if mode not in MODES:
+        raise InputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    epochs = DEFAULT_EPOCHS[mode] if epochs is None else epochs
+    if epochs < 1:
+        raise InputError("epochs must be at least 1")
+    batch_size = batch_size or (64 if mode == "head" else 32)
+    lr = lr or (1e-3 if mode == "head" else 3e-5)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    started = time.perf_counter()
+
+    examples = _examples(labels_path_or_rows)
+    if not examples:
+        raise InputError("no usable labels (every row was skipped or malformed)")
+    _check_classes(examples, "label set")
+    train, val = split_by_event(examples, val_fraction, seed)
+    _check_classes(val, "validation split")
+    _check_classes(train, "training split")
+
+    enc_model, tokenizer = load_encoder(encoder)
+    config = CriticConfig(encoder=str(encoder), mode=mode, max_length=max_length, hidden=hidden)
+    critic = Critic(CriticModel(enc_model, hidden=hidden).to(default_device()), tokenizer, config)
+    if mode == "head":
+        critic.model.encoder.requires_grad_(False)
+        fit = _train_head(critic, train, val, epochs, lr, batch_size, progress)
+    else:
+        fit = _train_finetune(critic, train, val, epochs, lr, batch_size, progress)
+
+    y_val = [int(e.acceptable) for e in val]
+    scores = critic.score([e.item for e in val], batch_size=batch_size * 2)
+    points = pr_curve(y_val, scores)
+    config.levels = recall_levels(points, levels)
+    config.curve = thin_curve(points)
+    config.metrics = {
+        **metrics(y_val, scores),
+        "split": "validation, by event",
+        "train_examples": len(train), "train_positives": sum(e.acceptable for e in train),
+        "val_examples": len(val), "val_events": len({e.event for e in val}),
+        "epochs": epochs, "seed": seed, "lr": lr, "batch_size": batch_size,
+        "train_seconds": round(time.perf_counter() - started, 2), **fit,
+    }
+    critic.save(out_dir)
+    return critic
+
+
+def evaluate_critic(critic: Critic, labels: Labels, plot: str | Path | None = None, batch_size: int = 64,
+                    progress: ProgressFn | None = None) -> dict[str, Any]:
+    """ROC-AUC and average precision on labelled triples, and precision and recall at each stored cutoff.
+
+    The stored cutoffs were chosen on the critic's validation split; here they meet new labels, so the
+    recall at a level shows how well the calibration carries over. With `plot`, the curve goes to a PNG.
+    """
+    examples = _examples(labels)
+    if not examples:
+        raise InputError("no usable labels to evaluate on")
+    _check_classes(examples, "evaluation set")
+    y = [int(e.acceptable) for e in examples]
+    scores = critic.score([e.item for e in examples], batch_size=batch_size, progress=progress)
+    per_level = {k: {**at_cutoff(y, scores, v["cutoff"]), "validation_precision": v["precision"]}
+                 for k, v in critic.config.levels.items()}
+    report: dict[str, Any] = {"critic": str(critic.path or critic.config.encoder), **metrics(y, scores),
+                              "levels": per_level}
+    if plot:
+        cutoffs = {f"r{k}": v["cutoff"] for k, v in critic.config.levels.items()}
+        report["plot"] = str(plot_pr_curve(y, scores, Path(plot), cutoffs))
+    return report

@@ -1,0 +1,191 @@
+"""The student: a causal LM fine-tuned to continue "event. relation phrase" with an inference; batched generation."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from graph_schema.relations import get_relation
+from graph_schema.text import clean_text, text_key
+from models.loading import load_causal_lm
+from models.student_data import FORMAT, prompt_text
+from skd.errors import InputError, ModelError
+
+__all__ = ["DECODINGS", "INFO_FILE", "Generation", "Student", "read_info", "write_info"]
+
+#: The file beside the weights that says how the student was made (format, base, data, metrics).
+INFO_FILE = "student.json"
+DECODINGS = ("greedy", "beam", "sample")
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """One generated inference and its log-probability under the student (summed over its tokens,
+    end token included), so texts of one request can be ranked."""
+
+    text: str
+    logprob: float
+
+
+def read_info(folder: Path) -> dict[str, Any]:
+    path = Path(folder) / INFO_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ModelError(f"{path}: not valid JSON: {e}") from e
+
+
+def write_info(folder: Path, info: dict[str, Any]) -> None:
+    (Path(folder) / INFO_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def newline_token_ids(tok: Any) -> list[int]:
+    """Every token whose text holds a newline: with byte-level BPE a newline is often merged with
+    punctuation ('.\\n'), so stopping on the single '\\n' token alone would miss most stops."""
+    ids = list(range(len(tok)))
+    texts = tok.batch_decode([[i] for i in ids])
+    return [i for i, s in zip(ids, texts, strict=True) if "\n" in s]
+
+
+class Student:
+    """A loaded student. `generate` is thread-safe: one lock serialises calls on the shared model."""
+
+    def __init__(self, model: Any, tokenizer: Any, info: dict[str, Any] | None = None, name: str = "student",
+                 batch_size: int = 32) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.tokenizer.padding_side = "left"
+        self.info = dict(info or {})
+        self.name = str(self.info.get("name") or name)
+        self.batch_size = batch_size
+        fmt = self.info.get("format", FORMAT)
+        if fmt != FORMAT:
+            raise ModelError(f"student format {fmt!r} is not supported (this code reads {FORMAT!r})")
+        eos = tokenizer.eos_token_id
+        self._stop_ids = sorted({*newline_token_ids(tokenizer), *([eos] if eos is not None else [])})
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, path: str | Path, batch_size: int = 32) -> Student:
+        """A saved student folder; a base model name or folder also loads (untrained, for comparison)."""
+        model, tok = load_causal_lm(path)
+        folder = Path(str(path))
+        info = read_info(folder) if folder.is_dir() else {}
+        name = folder.name if folder.is_dir() else str(path)
+        return cls(model, tok, info, name=name, batch_size=batch_size)
+
+    def save(self, folder: str | Path) -> Path:
+        """Write the weights, tokenizer, `student.json` and model card to `folder`."""
+        from models.student_card import write_model_card
+
+        out = Path(folder)
+        self.model.save_pretrained(out)
+        self.tokenizer.save_pretrained(out)
+        info = {**self.info, "format": self.info.get("format", FORMAT)}
+        write_info(out, info)
+        write_model_card(out, info)
+        return out
+
+    def generate(self, requests: Sequence[tuple[str, str]], n: int = 1, decoding: str = "greedy",
+                 max_new_tokens: int = 24, num_beams: int = 4, temperature: float = 0.7,
+                 seed: int | None = None) -> list[list[Generation]]:
+        """Up to `n` distinct inferences per (event, relation) request, best first, one list per request.
+
+        `greedy` gives one text whatever `n` is; `beam` returns the `n` best of max(num_beams, n)
+        beams; `sample` draws `n` at `temperature`. Duplicates (same normalised text) and empty texts
+        are dropped, so a list may hold fewer than `n`.
+        """
+        if decoding not in DECODINGS:
+            raise InputError(f"decoding must be one of {', '.join(DECODINGS)}, got {decoding!r}")
+        if n < 1 or max_new_tokens < 1:
+            raise InputError("n and max_new_tokens must be at least 1")
+        if decoding == "sample" and temperature <= 0:
+            raise InputError("temperature must be above 0 for sampling")
+        prompts = [prompt_text(event, get_relation(rel).name) for event, rel in requests]
+        per_request = 1 if decoding == "greedy" else n
+        out: list[list[Generation]] = []
+        with self._lock, torch.inference_mode():
+            if seed is not None:
+                torch.manual_seed(seed)
+            for i in range(0, len(prompts), self.batch_size):
+                chunk = prompts[i:i + self.batch_size]
+                out.extend(self._generate_chunk(chunk, per_request, decoding, max_new_tokens, num_beams,
+                                                temperature))
+        return out
+
+    def _config(self, per_request: int, decoding: str, max_new_tokens: int, num_beams: int,
+                temperature: float) -> Any:
+        from transformers import GenerationConfig
+
+        common = dict(max_new_tokens=max_new_tokens, num_return_sequences=per_request,
+                      eos_token_id=self._stop_ids, pad_token_id=self.tokenizer.pad_token_id)
+        if decoding == "beam":
+            return GenerationConfig(do_sample=False, num_beams=max(num_beams, per_request), early_stopping=True,
+                                    **common)
+        if decoding == "sample":
+            return GenerationConfig(do_sample=True, temperature=temperature, top_k=0, top_p=1.0, **common)
+        return GenerationConfig(do_sample=False, num_beams=1, **common)
+
+    def _generate_chunk(self, prompts: list[str], per_request: int, decoding: str, max_new_tokens: int,
+                        num_beams: int, temperature: float) -> list[list[Generation]]:
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.model.device)
+        config = self._config(per_request, decoding, max_new_tokens, num_beams, temperature)
+        seqs = self.model.generate(**enc, generation_config=config)
+        width = enc["input_ids"].shape[1]
+        prompt_ids = [ids[mask.bool()].tolist() for ids, mask in zip(enc["input_ids"], enc["attention_mask"],
+                                                                          strict=True)]
+        completions = [self._until_stop(row[width:].tolist()) for row in seqs]
+        owners = [i // per_request for i in range(len(completions))]
+        logprobs: list[float] = []
+        for j in range(0, len(completions), self.batch_size):
+            logprobs += self._score([prompt_ids[o] for o in owners[j:j + self.batch_size]],
+                                    completions[j:j + self.batch_size])
+        grouped: list[dict[str, Generation]] = [{} for _ in prompts]
+        for owner, ids, lp in zip(owners, completions, logprobs, strict=True):
+            text = self._text(ids)
+            key = text_key(text)
+            if key and (key not in grouped[owner] or grouped[owner][key].logprob < lp):
+                grouped[owner][key] = Generation(text, lp)
+        return [sorted(g.values(), key=lambda g: -g.logprob) for g in grouped]
+
+    def _until_stop(self, ids: list[int]) -> list[int]:
+        """The generated tokens up to and including the first stop token (padding after it dropped)."""
+        stops = set(self._stop_ids)
+        for j, t in enumerate(ids):
+            if t in stops:
+                return ids[:j + 1]
+        return ids
+
+    def _text(self, ids: list[int]) -> str:
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        return clean_text(text.split("\n", 1)[0])
+
+    def _score(self, prompts: list[list[int]], completions: list[list[int]]) -> list[float]:
+        """Exact log-probability of each completion given its prompt, from one forward pass. Beam and
+        sampling scores are length-normalised or temperature-scaled; this number means the same for all."""
+        pad = self.tokenizer.pad_token_id
+        rows = [p + c for p, c in zip(prompts, completions, strict=True)]
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):  # right padding: positions of real tokens stay 0..len-1
+            ids[i, :len(r)] = torch.tensor(r)
+            mask[i, :len(r)] = 1
+        logits = self.model(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device)).logits
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        out: list[float] = []
+        for i, (p, c) in enumerate(zip(prompts, completions, strict=True)):
+            if not c:
+                out.append(0.0)
+                continue
+            positions = torch.arange(len(p) - 1, len(p) + len(c) - 1)
+            out.append(float(logp[i, positions, torch.tensor(c)].sum()))
+        return out

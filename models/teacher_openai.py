@@ -1,0 +1,184 @@
+"""A teacher over any OpenAI-compatible endpoint: bounded concurrency, retries with backoff, metered usage."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import httpx
+import openai
+
+from models.teacher import Budget, Completion, Usage, truncate_at_stop
+from skd.errors import BudgetExceededError, ConfigError, SkdError, TeacherError
+
+if TYPE_CHECKING:
+    from skd.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: A chat model gets the completion prompt as its user message, with this instruction.
+CHAT_SYSTEM = ("Continue the text the user gives. Reply with the continuation only: no preamble, "
+               "no explanation, no repetition of the user's text.")
+
+
+def retry_after_s(headers: httpx.Headers | None) -> float | None:
+    """Seconds a server asked us to wait (`retry-after-ms`, `retry-after` in seconds or as a date)."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _retryable(e: Exception) -> tuple[bool, float | None]:
+    """Whether an error is worth another try, and the server's Retry-After if it sent one."""
+    if isinstance(e, openai.APITimeoutError | openai.APIConnectionError):
+        return True, None
+    if isinstance(e, openai.APIStatusError):
+        code = e.status_code
+        if code == 429 or code >= 500 or code == 408:
+            return True, retry_after_s(e.response.headers)
+    return False, None
+
+
+class OpenAITeacher:
+    """`complete` sends one request per prompt (n samples each), at most `concurrency` at a time."""
+
+    def __init__(self, model: str, *, base_url: str | None, api_key: str | None, mode: Literal["completion", "chat"]
+                 = "completion", concurrency: int = 16, max_retries: int = 5, timeout_s: float = 60.0,
+                 backoff_base_s: float = 0.5, backoff_max_s: float = 30.0, logprobs: bool = True,
+                 budget: Budget | None = None) -> None:
+        if not model:
+            raise ConfigError("no teacher model given (openai:<model> or SKD_TEACHER_MODEL)")
+        if mode not in ("completion", "chat"):
+            raise ConfigError(f"teacher API mode must be 'completion' or 'chat', not {mode!r}")
+        self.model, self.mode = model, mode
+        self.name = f"openai:{model}"
+        self.base_url, self._api_key = base_url, api_key or "none"
+        self.concurrency, self.max_retries, self.timeout_s = concurrency, max_retries, timeout_s
+        self.backoff_base_s, self.backoff_max_s = backoff_base_s, backoff_max_s
+        self.logprobs = logprobs
+        self.budget = budget or Budget()
+        self.usage = Usage()
+        # An AsyncOpenAI client (its httpx pool) belongs to one event loop; sync wrappers call
+        # asyncio.run repeatedly, so the client and semaphore are made per loop.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: openai.AsyncOpenAI | None = None
+        self._slots: asyncio.Semaphore | None = None
+
+    @classmethod
+    def from_settings(cls, model: str, settings: Settings, mode: str | None = None, **kwargs: Any) -> OpenAITeacher:
+        key = settings.teacher_api_key.get_secret_value() if settings.teacher_api_key else None
+        if not settings.teacher_base_url and not key:
+            raise ConfigError("an openai: teacher needs SKD_TEACHER_BASE_URL or SKD_TEACHER_API_KEY")
+        opts: dict[str, Any] = dict(
+            base_url=settings.teacher_base_url, api_key=key, mode=mode or settings.teacher_api_mode,
+            concurrency=settings.teacher_concurrency, max_retries=settings.teacher_max_retries,
+            timeout_s=settings.teacher_timeout_s, backoff_base_s=settings.teacher_backoff_base_s,
+            backoff_max_s=settings.teacher_backoff_max_s, logprobs=settings.teacher_logprobs,
+            budget=Budget.from_settings(settings))
+        opts.update(kwargs)
+        return cls(model, **opts)
+
+    def _bind(self) -> tuple[openai.AsyncOpenAI, asyncio.Semaphore]:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop or self._client is None or self._slots is None:
+            # max_retries=0: retries are ours, so backoff, jitter and Retry-After are handled in one place
+            self._client = openai.AsyncOpenAI(base_url=self.base_url, api_key=self._api_key, max_retries=0,
+                                              timeout=self.timeout_s)
+            self._slots = asyncio.Semaphore(self.concurrency)
+            self._loop = loop
+        return self._client, self._slots
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    async def complete(self, prompts: Sequence[str], *, n: int = 1, max_tokens: int = 32, temperature: float = 0.9,
+                       top_p: float = 0.95, stop: Sequence[str] = ()) -> list[list[Completion]]:
+        client, slots = self._bind()
+        params = dict(n=n, max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=list(stop)[:4] or None)
+        results = await asyncio.gather(*(self._one(client, slots, p, params, stop) for p in prompts),
+                                       return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            # every request has settled, so nothing is left running; hand the finished ones to the
+            # caller (the request cache keeps them) and raise the most telling failure
+            error = next((f for f in failures if isinstance(f, BudgetExceededError)), failures[0])
+            if isinstance(error, SkdError):
+                error.partial = [None if isinstance(r, BaseException) else r for r in results]  # type: ignore[attr-defined]
+            raise error
+        return results  # type: ignore[return-value]
+
+    async def _one(self, client: openai.AsyncOpenAI, slots: asyncio.Semaphore, prompt: str, params: dict[str, Any],
+                   stop: Sequence[str]) -> list[Completion]:
+        async with slots:
+            attempt = 0
+            while True:
+                self.budget.check(self.usage)
+                self.usage.requests += 1
+                try:
+                    return self._parse(await self._send(client, prompt, params), stop)
+                except openai.OpenAIError as e:
+                    again, wait = _retryable(e)
+                    if not again or attempt >= self.max_retries:
+                        raise TeacherError(f"{self.name}: request failed after {attempt + 1} tries: {e}") from e
+                    # full jitter keeps many workers from retrying in step; Retry-After is a floor
+                    backoff = random.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2**attempt))
+                    delay = max(backoff, wait or 0.0)
+                    log.info("%s: %s; retry %d in %.2fs", self.name, type(e).__name__, attempt + 1, delay)
+                    self.usage.retries += 1
+                    attempt += 1
+                    await asyncio.sleep(delay)
+
+    async def _send(self, client: openai.AsyncOpenAI, prompt: str, params: dict[str, Any]) -> Any:
+        if self.mode == "chat":
+            messages = [{"role": "system", "content": CHAT_SYSTEM}, {"role": "user", "content": prompt}]
+            extra = {"logprobs": True} if self.logprobs else {}
+            return await client.chat.completions.create(model=self.model, messages=messages, **params, **extra)
+        extra = {"logprobs": 1} if self.logprobs else {}
+        return await client.completions.create(model=self.model, prompt=prompt, **params, **extra)
+
+    def _parse(self, resp: Any, stop: Sequence[str]) -> list[Completion]:
+        choices = sorted(resp.choices or [], key=lambda c: c.index or 0)
+        usage = getattr(resp, "usage", None)
+        p_tok = int(getattr(usage, "prompt_tokens", 0) or 0)
+        c_tok = int(getattr(usage, "completion_tokens", 0) or 0)
+        self.budget.charge(self.usage, p_tok, c_tok)
+        out: list[Completion] = []
+        share, rest = divmod(c_tok, max(1, len(choices)))
+        for i, ch in enumerate(choices):
+            text = ch.message.content if self.mode == "chat" else ch.text
+            # servers apply at most 4 stop sequences; apply the full list here too
+            out.append(Completion(text=truncate_at_stop(text or "", stop), logprob=_logprob(ch, self.mode),
+                                  prompt_tokens=p_tok if i == 0 else 0,
+                                  completion_tokens=share + (rest if i == 0 else 0)))
+        return out
+
+
+def _logprob(choice: Any, mode: str) -> float | None:
+    lp = getattr(choice, "logprobs", None)
+    if lp is None:
+        return None
+    if mode == "chat":
+        content = getattr(lp, "content", None)
+        return float(sum(t.logprob for t in content)) if content else None
+    values = [v for v in (getattr(lp, "token_logprobs", None) or []) if v is not None]
+    return float(sum(values)) if values else None

@@ -1,0 +1,128 @@
+"""The FastAPI app: GraphQL at /graphql (GraphiQL on), /healthz, /readyz and Prometheus /metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import Depends, FastAPI, Header, Request, Response
+from fastapi.responses import JSONResponse
+from strawberry.fastapi import GraphQLRouter
+
+from graph_schema.store import GraphStore
+from service.completion import CompletionService, CriticLike, Models, StudentLike
+from service.context import Context, Services
+from service.graph import AsyncGraph
+from service.metrics import Metrics
+from service.schema import build_schema
+from skd.errors import SkdError
+from skd.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def load_models(settings: Settings, student: StudentLike | None, critic: CriticLike | None
+                ) -> tuple[StudentLike | None, CriticLike | None]:
+    """The given models, else those the settings name (SKD_STUDENT_PATH, SKD_CRITIC_PATH), else none."""
+    if student is None and settings.student_path is not None:
+        from models.student import Student
+
+        student = Student.load(settings.student_path)
+    if critic is None and settings.critic_path is not None:
+        from models.critic import Critic
+
+        critic = Critic.load(settings.critic_path)
+    return student, critic
+
+
+def build_services(settings: Settings, store: GraphStore, student: StudentLike | None,
+                   critic: CriticLike | None, metrics: Metrics) -> Services:
+    graph = AsyncGraph(store, settings.service_graph_timeout_s, settings.service_graph_threads)
+    models = Models(student, critic, max_new_tokens=settings.service_max_new_tokens)
+    completion = CompletionService(graph, models, settings.service_batch_window_ms / 1000,
+                                   settings.service_max_batch, settings.service_completion_cache_size,
+                                   on_batch=metrics.on_batch, on_cache=metrics.on_cache)
+    metrics.models_loaded.labels(role="student").set(student is not None)
+    metrics.models_loaded.labels(role="critic").set(critic is not None)
+    return Services(settings=settings, graph=graph, completion=completion, metrics=metrics)
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def get_context(services: ServicesDep,
+                      x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None) -> Context:
+    return Context(services, x_api_key)
+
+
+def create_app(settings: Settings | None = None, store: GraphStore | None = None,
+               student: StudentLike | None = None, critic: CriticLike | None = None) -> FastAPI:
+    """The service. Without `store` it connects to the configured graph at start-up (and closes it at
+    shut-down); models not given are loaded from the settings' paths, and may be absent."""
+    settings = settings or get_settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_store = store is None
+        if store is None:
+            from graph_schema.connect import connect
+
+            graph_store = await anyio.to_thread.run_sync(connect, settings)
+        else:
+            graph_store = store
+        s, c = await anyio.to_thread.run_sync(load_models, settings, student, critic)
+        services = build_services(settings, graph_store, s, c, metrics)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await services.completion.aclose()
+            if own_store:
+                graph_store.close()
+
+    app = FastAPI(title="skd", description="Commonsense knowledge graph lookups and live completion.",
+                  lifespan=lifespan)
+    app.include_router(GraphQLRouter(build_schema(settings), context_getter=get_context, graphql_ide="graphiql"),
+                       prefix="/graphql")
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "other")
+        metrics.requests.labels(method=request.method, route=route, status=str(response.status_code)).inc()
+        metrics.latency.labels(route=route).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """The process is up (says nothing of the graph)."""
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(services: ServicesDep) -> JSONResponse:
+        """Ready when the graph answers; also says which models are loaded."""
+        models = services.completion.models
+        body: dict[str, Any] = {"graph": "ok", "student": models.student_name, "critic": models.critic_name}
+        try:
+            await services.graph.ping()
+        except SkdError as e:
+            body.update(status="unavailable", graph=str(e))
+            return JSONResponse(body, status_code=503)
+        return JSONResponse({"status": "ready", **body})
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        data, content_type = metrics.render()
+        return Response(data, media_type=content_type)
+
+    return app

@@ -1,0 +1,36 @@
+"""What a request sees: the app's services (made once) and fresh per-request DataLoaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from strawberry.fastapi import BaseContext
+
+from service.completion import CompletionService
+from service.graph import AsyncGraph
+from service.loaders import Loaders
+from service.metrics import Metrics
+from skd.settings import Settings
+
+
+@dataclass(slots=True)
+class Services:
+    """Everything made once at start-up and shared by all requests."""
+
+    settings: Settings
+    graph: AsyncGraph
+    completion: CompletionService
+    metrics: Metrics
+
+
+class Context(BaseContext):
+    """One per request: the loaders are new each time, so no cached row outlives its request."""
+
+    def __init__(self, services: Services, api_key: str | None) -> None:
+        super().__init__()
+        self.settings = services.settings
+        self.graph = services.graph
+        self.completion = services.completion
+        self.metrics = services.metrics
+        self.loaders = Loaders(services.graph)
+        self.api_key = api_key

@@ -1,0 +1,12 @@
+"""The `CompletionInput` input: a generation to write back to the graph."""
+
+from __future__ import annotations
+
+import strawberry
+
+
+@strawberry.input(description="A generation to store: the event, the relation and the generated tail.")
+class CompletionInput:
+    event: str
+    relation: str
+    text: str

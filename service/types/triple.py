@@ -1,0 +1,21 @@
+"""The `Triple` type: a stored triple as a mutation returns it."""
+
+from __future__ import annotations
+
+import strawberry
+
+from graph_schema.records import Edge
+
+
+@strawberry.type(description="A triple of the graph after a write.")
+class Triple:
+    head: str
+    relation: str
+    tail: str
+    score: float | None
+    sources: list[str]
+    labels: list[int]
+
+    @classmethod
+    def of(cls, head: str, e: Edge) -> Triple:
+        return cls(head=head, relation=e.relation, tail=e.tail, score=e.score, sources=e.sources, labels=e.labels)

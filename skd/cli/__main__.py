@@ -1,0 +1,5 @@
+"""`python -m skd.cli` runs the `skd` command."""
+
+from skd.cli.main import app
+
+app()

@@ -1,0 +1,89 @@
+"""Service test fixtures: the real graph with part of the ATOMIC sample, a tiny student, a live server."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from graph_schema.store import GraphStore
+from ingest.triples_io import read_triples
+from skd.settings import Settings
+from tests.tiny_models import tiny_gpt2
+
+API_KEY = "test-key"
+SAMPLE_TRIPLES = 600
+
+
+@pytest.fixture(scope="module")
+def loaded_store(session_store: GraphStore, atomic_sample: Path) -> GraphStore:
+    """The real graph holding the first triples of the ATOMIC 2020 sample (loaded once per module)."""
+    session_store.clear()
+    session_store.upsert_all(n.triple for n in islice(read_triples(atomic_sample), SAMPLE_TRIPLES))
+    return session_store
+
+
+@pytest.fixture(scope="session")
+def tiny_student(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """An untrained 2-layer GPT-2 loaded as a student: real forward passes, meaningless text."""
+    from models.student import Student
+
+    return Student.load(tiny_gpt2(tmp_path_factory.mktemp("student") / "tiny-student"))
+
+
+def service_settings(settings: Settings, **overrides: object) -> Settings:
+    return settings.model_copy(update={"service_api_key": API_KEY, **overrides})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """A real uvicorn serving `app` on a free 127.0.0.1 port, in a thread."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                     lifespan="on"))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=30)
+
+    def gql(self, query: str, variables: dict | None = None, api_key: str | None = None) -> dict:
+        headers = {"X-API-Key": api_key} if api_key else {}
+        r = httpx.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}},
+                       headers=headers, timeout=60)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+@pytest.fixture(scope="module")
+def server(loaded_store: GraphStore, settings: Settings, tiny_student) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
+    from service.app import create_app
+
+    app = create_app(service_settings(settings), store=loaded_store, student=tiny_student)
+    with LiveServer(app) as live:
+        yield live

@@ -1,0 +1,221 @@
+"""The service over real HTTP: a real uvicorn, httpx, the real ArcadeDB and a tiny student."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from graph_schema.relations import PAPER_RELATIONS
+from graph_schema.store import GraphStore
+from graph_schema.text import text_key
+from tests.service.conftest import API_KEY, LiveServer
+
+EVENT_QUERY = """query($text: String!, $rels: [String!], $first: Int!, $after: String) {
+  event(text: $text) { key text
+    inferences(relations: $rels, first: $first, after: $after) {
+      totalCount pageInfo { hasNextPage endCursor } edges { cursor node { relation text sources } } }
+    byRelation(relations: $rels) { relation { name relType } totalCount inferences { text } } } }"""
+
+
+def _busiest_event(store: GraphStore) -> str:
+    """The sample event with the most inferences (so pagination has pages to turn)."""
+    hits = store.search_events("PersonX", first=100)
+    counts = store.inferences_of_events([h.key for h in hits])
+    return max(counts, key=lambda k: len(counts[k]))
+
+
+def _codes(body: dict) -> list[str]:
+    return [e["extensions"]["code"] for e in body.get("errors") or []]
+
+
+def test_health_readiness_and_metrics(server: LiveServer) -> None:
+    assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{server.url}/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready" and ready.json()["student"] == "tiny-student"
+    assert ready.json()["critic"] is None
+    server.gql("{ relations { name } }")
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'skd_http_requests_total{method="POST",route="/graphql",status="200"}' in metrics
+    assert 'skd_model_loaded{role="student"} 1.0' in metrics
+
+
+def test_graphiql_is_served(server: LiveServer) -> None:
+    page = httpx.get(f"{server.url}/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
+
+
+def test_event_lookup_matches_the_store(server: LiveServer, loaded_store: GraphStore) -> None:
+    key = _busiest_event(loaded_store)
+    stored = loaded_store.inferences(key, first=1000)
+    body = server.gql(EVENT_QUERY, {"text": key.upper(), "first": 100})
+    event = body["data"]["event"]
+    assert event["key"] == key
+    assert event["inferences"]["totalCount"] == len(stored)
+    assert [(e["node"]["relation"], e["node"]["text"]) for e in event["inferences"]["edges"]] == \
+        [(e.relation, e.tail) for e in stored]
+    grouped = {g["relation"]["name"]: [i["text"] for i in g["inferences"]] for g in event["byRelation"]}
+    assert grouped == {r: [e.tail for e in stored if e.relation == r] for r in {e.relation for e in stored}}
+
+
+def test_inferences_page_with_cursors(server: LiveServer, loaded_store: GraphStore) -> None:
+    key = _busiest_event(loaded_store)
+    expected = [e.tail for e in loaded_store.inferences(key, first=1000)]
+    seen, after = [], None
+    while True:
+        page = server.gql(EVENT_QUERY, {"text": key, "first": 2, "after": after})["data"]["event"]["inferences"]
+        seen += [e["node"]["text"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == expected and len(expected) > 2
+
+
+def test_relation_filter(server: LiveServer, loaded_store: GraphStore) -> None:
+    key = _busiest_event(loaded_store)
+    rel = loaded_store.inferences(key, first=1)[0].relation
+    page = server.gql(EVENT_QUERY, {"text": key, "first": 100, "rels": [rel]})["data"]["event"]["inferences"]
+    assert {e["node"]["relation"] for e in page["edges"]} == {rel}
+    assert page["totalCount"] == len(loaded_store.inferences(key, relations=[rel], first=1000))
+
+
+def test_unknown_event_is_null(server: LiveServer) -> None:
+    assert server.gql(EVENT_QUERY, {"text": "PersonX flies to the moon on a teaspoon", "first": 5}) == \
+        {"data": {"event": None}}
+
+
+def test_search_events_connection(server: LiveServer, loaded_store: GraphStore) -> None:
+    q = """query($q: String!, $after: String) { searchEvents(query: $q, first: 3, after: $after) {
+             totalCount pageInfo { hasNextPage hasPreviousPage endCursor } edges { cursor score node { key } } } }"""
+    first = server.gql(q, {"q": "PersonX"})["data"]["searchEvents"]
+    assert first["totalCount"] == loaded_store.count_search("PersonX") > 3
+    assert [e["node"]["key"] for e in first["edges"]] == [h.key for h in loaded_store.search_events("PersonX", 3)]
+    assert first["pageInfo"]["hasNextPage"] and not first["pageInfo"]["hasPreviousPage"]
+    second = server.gql(q, {"q": "PersonX", "after": first["pageInfo"]["endCursor"]})["data"]["searchEvents"]
+    assert [e["node"]["key"] for e in second["edges"]] == \
+        [h.key for h in loaded_store.search_events("PersonX", 3, offset=3)]
+    assert second["pageInfo"]["hasPreviousPage"]
+
+
+def test_relations_catalogue(server: LiveServer) -> None:
+    names = [r["name"] for r in server.gql("{ relations { name relType } }")["data"]["relations"]]
+    assert len(names) == 23 and "xWant" in names
+
+
+def test_stats(server: LiveServer, loaded_store: GraphStore) -> None:
+    stats = server.gql("{ stats { events triples bySource { name count } } }")["data"]["stats"]
+    assert stats["events"] == loaded_store.stats()["events"] > 0
+    assert {"name": "atomic2020", "count": stats["triples"]} in stats["bySource"]
+
+
+@pytest.mark.parametrize(("query", "code"), [
+    ('{ event(text: "PersonX eats", key: "x") { key } }', "BAD_USER_INPUT"),
+    ('{ event(text: "   ") { key } }', "EMPTY_TEXT"),
+    ('{ event(text: "%s") { key } }' % ("a" * 301), "INPUT_TOO_LONG"),
+    ('{ event(text: "PersonX eats") { inferences(relations: ["xWhatever"]) { totalCount } } }', None),
+    ('{ complete(event: "PersonX eats", relations: ["nope"]) { key } }', "UNKNOWN_RELATION"),
+    ('{ searchEvents(query: "PersonX", after: "not-a-cursor") { totalCount } }', "BAD_CURSOR"),
+    ('{ searchEvents(query: "PersonX", first: 101) { totalCount } }', "PAGE_SIZE"),
+    ('{ complete(event: "PersonX eats", n: 99) { key } }', "PAGE_SIZE"),
+    ('{ searchEvents(query: "PersonX") { edges { node { nope } } } }', "GRAPHQL_VALIDATION_FAILED"),
+])
+def test_bad_requests_have_codes(server: LiveServer, query: str, code: str | None) -> None:
+    body = server.gql(query)
+    # an unknown event resolves to null before its relation filter is read: no error is owed
+    assert _codes(body) == ([code] if code else [])
+
+
+def test_unknown_relation_in_a_filter(server: LiveServer, loaded_store: GraphStore) -> None:
+    body = server.gql(EVENT_QUERY, {"text": _busiest_event(loaded_store), "first": 5, "rels": ["xWhatever"]})
+    assert set(_codes(body)) == {"UNKNOWN_RELATION"}
+    assert "xWhatever" in body["errors"][0]["message"]
+
+
+def test_depth_and_alias_limits(server: LiveServer) -> None:
+    deep = "{ searchEvents(query: \"x\") { edges { node { inferences { edges { node { text } } } } } } }"
+    assert _codes(server.gql(deep.replace("{ text }", "{ text __typename }"))) == []
+    aliases = "{ " + " ".join(f"a{i}: relations {{ name }}" for i in range(30)) + " }"
+    assert _codes(server.gql(aliases)) == ["GRAPHQL_VALIDATION_FAILED"]
+
+
+def test_mutations_need_the_api_key(server: LiveServer) -> None:
+    m = 'mutation { annotate(head: "PersonX pets a cat", relation: "xReact", tail: "happy", label: 1) { labels } }'
+    assert _codes(server.gql(m)) == ["UNAUTHENTICATED"]
+    assert _codes(server.gql(m, api_key="wrong")) == ["FORBIDDEN"]
+
+
+def test_annotate_keeps_the_label(server: LiveServer, loaded_store: GraphStore) -> None:
+    m = """mutation($l: Int!) { annotate(head: "PersonX pets a fluffy cat", relation: "xReact", tail: "calm",
+             label: $l) { head relation tail labels sources } }"""
+    assert server.gql(m, {"l": 1}, api_key=API_KEY)["data"]["annotate"]["labels"] == [1]
+    out = server.gql(m, {"l": -1}, api_key=API_KEY)["data"]["annotate"]
+    assert out["labels"] == [1, -1] and "human" in out["sources"]
+    edge = loaded_store.triple("PersonX pets a fluffy cat", "xReact", "calm")
+    assert edge is not None and edge.labels == [1, -1]
+    assert _codes(server.gql(m, {"l": 7}, api_key=API_KEY)) == ["BAD_USER_INPUT"]
+
+
+def test_complete_answers_from_graph_and_student(server: LiveServer, loaded_store: GraphStore) -> None:
+    key = _busiest_event(loaded_store)
+    rels = sorted({e.relation for e in loaded_store.inferences(key, first=1000)})[:1] + ["isAfter"]
+    assert not loaded_store.inferences(key, relations=["isAfter"])
+    q = """query($e: String!, $r: [String!]) { complete(event: $e, relations: $r, n: 2) {
+             key inGraph inferences { relation text origin score logprob }
+             live { available relations student notice } } }"""
+    c = server.gql(q, {"e": key, "r": rels})["data"]["complete"]
+    assert c["inGraph"] and c["live"]["available"] and c["live"]["relations"] == ["isAfter"]
+    graph_items = [(i["relation"], i["text"]) for i in c["inferences"] if i["origin"] == "GRAPH"]
+    assert graph_items == [(e.relation, e.tail) for e in loaded_store.inferences(key, relations=[rels[0]], first=2)]
+    assert {i["relation"] for i in c["inferences"] if i["origin"] == "STUDENT"} <= {"isAfter"}
+    assert all(i["logprob"] is not None for i in c["inferences"] if i["origin"] == "STUDENT")
+
+
+def test_complete_an_event_not_in_the_graph(server: LiveServer) -> None:
+    q = """{ complete(event: "PersonX paints the fence purple", relations: ["xWant", "xNeed"], n: 1) {
+             inGraph inferences { relation origin text } live { relations cached } } }"""
+    c = server.gql(q)["data"]["complete"]
+    assert not c["inGraph"] and c["live"]["relations"] == ["xWant", "xNeed"]
+    assert all(i["origin"] == "STUDENT" and i["text"] for i in c["inferences"])
+    again = server.gql(q)["data"]["complete"]
+    assert again["live"]["cached"] == 2 and again["inferences"] == c["inferences"]
+
+
+def test_store_completions_writes_student_provenance(server: LiveServer, loaded_store: GraphStore) -> None:
+    m = """mutation($items: [CompletionInput!]!) { storeCompletions(items: $items) {
+             stored rejected items { event relation text stored } } }"""
+    items = [{"event": "PersonX waters the garden", "relation": "xWant", "text": "to see flowers grow"}]
+    out = server.gql(m, {"items": items}, api_key=API_KEY)["data"]["storeCompletions"]
+    assert out["stored"] == 1 and out["rejected"] == 0
+    edge = loaded_store.triple("PersonX waters the garden", "xWant", "to see flowers grow")
+    assert edge is not None
+    assert edge.sources == ["student"] and edge.teachers == ["tiny-student"] and edge.runs == ["service"]
+    bad = [{"event": "PersonX waters the garden", "relation": "xWhat", "text": "x"}]
+    assert _codes(server.gql(m, {"items": bad}, api_key=API_KEY)) == ["UNKNOWN_RELATION"]
+
+
+def test_fifty_concurrent_requests(server: LiveServer, loaded_store: GraphStore) -> None:
+    keys = [h.key for h in loaded_store.search_events("PersonX", first=25)]
+    expected = {k: len(v) for k, v in loaded_store.inferences_of_events(keys).items()}
+    lookup = "query($t: String!) { event(text: $t) { key inferences(first: 100) { totalCount } } }"
+    complete = """query($e: String!) { complete(event: $e, relations: ["xWant"], n: 1) {
+                    key inferences { origin relation } live { relations } } }"""
+
+    async def run() -> list[dict]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
+            reqs = [client.post("/graphql", json={"query": lookup, "variables": {"t": k}}) for k in keys]
+            reqs += [client.post("/graphql", json={"query": complete,
+                                                   "variables": {"e": f"PersonX counts sheep number {i}"}})
+                     for i in range(25)]
+            return [r.json() for r in await asyncio.gather(*reqs)]
+
+    answers = asyncio.run(run())
+    assert len(answers) == 50 and not any("errors" in a for a in answers)
+    for k, a in zip(keys, answers[:25], strict=True):
+        assert a["data"]["event"] == {"key": k, "inferences": {"totalCount": expected[k]}}
+    for i, a in enumerate(answers[25:]):
+        c = a["data"]["complete"]
+        assert c["key"] == text_key(f"PersonX counts sheep number {i}") and c["live"]["relations"] == ["xWant"]
+        assert all(x["origin"] == "STUDENT" and x["relation"] == "xWant" for x in c["inferences"])
+    assert PAPER_RELATIONS  # the default relations of complete exist
