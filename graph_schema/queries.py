@@ -20,18 +20,29 @@ def _checked(rel_type: str) -> str:
     return rel_type
 
 
+#: Merge a batch's nodes, deduplicated by key. Spellings that share a key keep the smallest text,
+#: so the graph does not depend on load order or batch size.
+MERGE_EVENTS = """
+UNWIND $nodes AS node
+MERGE (e:Event {key: node.key}) ON CREATE SET e.text = node.text
+WITH e, node WHERE node.text < e.text
+SET e.text = node.text"""
+
+MERGE_INFERENCES = """
+UNWIND $nodes AS node
+MERGE (i:Inference {key: node.key}) ON CREATE SET i.text = node.text
+WITH i, node WHERE node.text < i.text
+SET i.text = node.text"""
+
+
 @cache
 def upsert(rel_type: str) -> str:
-    """Merge a batch of triples of one relation; provenance lists are unioned, so a rerun changes nothing.
-
-    Spellings that share a key keep the smallest text, so the graph does not depend on load order
-    or batch size."""
+    """Merge a batch of triples of one relation between nodes merged just before; provenance lists
+    are unioned, so a rerun changes nothing."""
     return f"""
 UNWIND $rows AS row
-MERGE (h:Event {{key: row.hk}}) ON CREATE SET h.text = row.h
-ON MATCH SET h.text = CASE WHEN row.h < h.text THEN row.h ELSE h.text END
-MERGE (t:Inference {{key: row.tk}}) ON CREATE SET t.text = row.t
-ON MATCH SET t.text = CASE WHEN row.t < t.text THEN row.t ELSE t.text END
+MATCH (h:Event {{key: row.hk}})
+MATCH (t:Inference {{key: row.tk}})
 MERGE (h)-[r:{_checked(rel_type)}]->(t)
 ON CREATE SET r.score = row.score, r.sources = row.sources, r.runs = row.runs,
               r.teachers = row.teachers, r.prompts = row.prompts, r.labels = row.labels,

@@ -7,12 +7,14 @@ The store is handed a driver and never makes one (see `graph_schema.connect`). W
 from __future__ import annotations
 
 import base64
+import contextlib
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from neo4j import WRITE_ACCESS, Driver, ManagedTransaction
+from neo4j import READ_ACCESS, WRITE_ACCESS, Driver, ManagedTransaction, Session
 from neo4j.exceptions import ClientError, ConstraintError, Neo4jError, ServiceUnavailable, SessionExpired
 
 from graph_schema import queries
@@ -29,31 +31,46 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _merge_rows(triples: Iterable[Triple]) -> dict[str, list[dict[str, Any]]]:
-    """Group a batch by relationship type, folding repeats of one triple into one row."""
-    by_key: dict[tuple[str, str, str], dict[str, Any]] = {}
-    now = _now_ms()
-    for t in triples:
-        hk, rel, tk = t.key
-        row = by_key.get((hk, rel, tk))
-        if row is None:
-            by_key[(hk, rel, tk)] = {
-                "hk": hk, "h": t.head, "tk": tk, "t": t.tail, "score": t.score,
-                "sources": list(dict.fromkeys(t.sources)), "runs": list(dict.fromkeys(t.runs)),
-                "teachers": list(dict.fromkeys(t.teachers)), "prompts": list(dict.fromkeys(t.prompts)),
-                "labels": list(t.labels), "now": now, "_rel": rel,
-            }
-            continue
-        if t.score is not None:
-            row["score"] = t.score
-        for field in ("sources", "runs", "teachers", "prompts"):
-            row[field] = list(dict.fromkeys([*row[field], *getattr(t, field)]))
-        if not row["labels"]:
-            row["labels"] = list(t.labels)
-    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in by_key.values():
-        grouped[get_relation(row.pop("_rel")).rel_type].append(row)
-    return grouped
+def _smallest_text(nodes: dict[str, str], key: str, text: str) -> None:
+    if key not in nodes or text < nodes[key]:
+        nodes[key] = text
+
+
+class _Batch:
+    """One write batch: its nodes deduplicated by key, its triples grouped by relationship type with
+    repeats of one triple folded into one row."""
+
+    def __init__(self, triples: Iterable[Triple]) -> None:
+        self.events: dict[str, str] = {}
+        self.inferences: dict[str, str] = {}
+        by_key: dict[tuple[str, str, str], dict[str, Any]] = {}
+        now = _now_ms()
+        for t in triples:
+            hk, rel, tk = t.key
+            _smallest_text(self.events, hk, t.head)
+            _smallest_text(self.inferences, tk, t.tail)
+            row = by_key.get((hk, rel, tk))
+            if row is None:
+                by_key[(hk, rel, tk)] = {
+                    "hk": hk, "tk": tk, "score": t.score, "sources": list(dict.fromkeys(t.sources)),
+                    "runs": list(dict.fromkeys(t.runs)), "teachers": list(dict.fromkeys(t.teachers)),
+                    "prompts": list(dict.fromkeys(t.prompts)), "labels": list(t.labels), "now": now,
+                    "_rel": rel,
+                }
+                continue
+            if t.score is not None:
+                row["score"] = t.score
+            for name in ("sources", "runs", "teachers", "prompts"):
+                row[name] = list(dict.fromkeys([*row[name], *getattr(t, name)]))
+            if not row["labels"]:
+                row["labels"] = list(t.labels)
+        self.rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in by_key.values():
+            self.rows[get_relation(row.pop("_rel")).rel_type].append(row)
+
+    @staticmethod
+    def nodes(texts: dict[str, str]) -> list[dict[str, str]]:
+        return [{"key": k, "text": v} for k, v in texts.items()]
 
 
 def _edge(record: Any) -> Edge:
@@ -99,8 +116,10 @@ class GraphStore:
         self.dialect = dialect
         self.batch_size = batch_size
         self._owns_driver = owns_driver
+        self._local = threading.local()
 
     def close(self) -> None:
+        self._drop_session()
         if self._owns_driver:
             self.driver.close()
 
@@ -111,15 +130,35 @@ class GraphStore:
         self.close()
 
     # -- plumbing -------------------------------------------------------------------------------------
+    def _session(self) -> Session:
+        """This thread's read session. Reusing it (auto-commit, no bookmark manager) saves most of a
+        lookup's cost: a managed transaction per lookup costs three round trips instead of one."""
+        session = getattr(self._local, "session", None)
+        if session is None or session.closed():
+            session = self.driver.session(database=self.database, default_access_mode=READ_ACCESS,
+                                          bookmark_manager=None)
+            self._local.session = session
+        return session
+
+    def _drop_session(self) -> None:
+        session = getattr(self._local, "session", None)
+        self._local.session = None
+        if session is not None:
+            with contextlib.suppress(Exception):
+                session.close()
+
     def _read(self, cypher: str, /, **params: Any) -> list[Any]:
         try:
-            records, _, _ = self.driver.execute_query(cypher, params, database_=self.database,
-                                                      routing_="r")
-        except (ServiceUnavailable, SessionExpired) as e:
+            return list(self._session().run(cypher, params))
+        except (ServiceUnavailable, SessionExpired, OSError) as e:
+            self._drop_session()
             raise GraphUnavailableError(f"graph unreachable: {e}") from e
         except Neo4jError as e:
+            self._drop_session()
             raise GraphError(f"graph query failed: {e.message or e}") from e
-        return records
+        except BaseException:
+            self._drop_session()
+            raise
 
     def _write(self, work: Any) -> Any:
         """Run `work(tx)` in one write transaction, retried on the dialect's MERGE conflicts."""
@@ -154,15 +193,15 @@ class GraphStore:
     # -- writes ---------------------------------------------------------------------------------------
     def upsert(self, triples: Sequence[Triple]) -> int:
         """Merge one batch of triples in one transaction; returns the number of distinct triples."""
-        grouped = _merge_rows(triples)
+        batch = _Batch(triples)
 
         def work(tx: ManagedTransaction) -> int:
-            n = 0
-            for rel_type, rows in grouped.items():
-                n += tx.run(queries.upsert(rel_type), rows=rows).single(strict=True)["n"]
-            return n
+            tx.run(queries.MERGE_EVENTS, nodes=batch.nodes(batch.events)).consume()
+            tx.run(queries.MERGE_INFERENCES, nodes=batch.nodes(batch.inferences)).consume()
+            return sum(tx.run(queries.upsert(rel_type), rows=rows).single(strict=True)["n"]
+                       for rel_type, rows in batch.rows.items())
 
-        return self._write(work) if grouped else 0
+        return self._write(work) if batch.rows else 0
 
     def upsert_all(self, triples: Iterable[Triple]) -> int:
         """Merge any number of triples in batches of `batch_size`."""

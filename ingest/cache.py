@@ -13,7 +13,7 @@ from typing import Any
 from models.teacher import Completion, Teacher
 from skd.errors import SkdError
 
-__all__ = ["CachedTeacher", "RequestCache", "request_key"]
+__all__ = ["CachedTeacher", "RequestCache", "open_request_cache", "request_key"]
 
 
 def request_key(teacher: str, prompt: str, params: dict[str, Any]) -> str:
@@ -87,3 +87,17 @@ class CachedTeacher:
                 self.cache.put(keys[i], completions)
                 out[i] = completions
         return [c or [] for c in out]
+
+
+def open_request_cache(cache: RequestCache | Path | bool | None) -> RequestCache | None:
+    """The cache a run uses: a given one, one at a given path, the default one (True), or none."""
+    if cache is False or cache is None:
+        return None
+    if isinstance(cache, RequestCache):
+        return cache
+    if isinstance(cache, Path):
+        return RequestCache(cache)
+    from skd.settings import get_settings
+
+    s = get_settings()
+    return RequestCache(s.teacher_cache_path or s.cache_dir / "teacher-requests.sqlite")

@@ -253,3 +253,17 @@ class UsageMeter:
         out["cost"] = round(float(out["cost"]), 6)
         out["tokens"] = out["prompt_tokens"] + out["completion_tokens"]
         return out
+
+
+def run_teacher(path: Path | str) -> str | None:
+    """The teacher a run folder was started with (its inference stage, else its events), if any."""
+    p = Path(path) / "config.json"
+    try:
+        stages = json.loads(p.read_text(encoding="utf-8")).get("stages", {})
+    except (OSError, json.JSONDecodeError):
+        return None
+    for stage in ("inferences", "events"):
+        name = stages.get(stage, {}).get("teacher")
+        if name:
+            return str(name)
+    return None

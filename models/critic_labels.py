@@ -205,6 +205,7 @@ class _Corruptor:
             for rel, ts in rels.items():
                 self.pool[rel].extend((ev, t) for t in ts)
         self.all_tails = [(ev, t) for ev, rels in by_event.items() for ts in rels.values() for t in ts]
+        self.made: set[tuple[str, str, str]] = set()
 
     def make(self, kind: str, event: str, relation: str, tail: str) -> str | None:
         rng = self.rng
@@ -224,8 +225,10 @@ class _Corruptor:
         else:
             candidate = _degenerate(tail, rng)
         candidate = clean_text(candidate) if candidate else None
-        if not candidate or (event, relation, text_key(candidate)) in self.real:
+        key = (event, relation, text_key(candidate or ""))
+        if not candidate or key in self.real or key in self.made:
             return None
+        self.made.add(key)  # the same negative twice would only weigh it double
         return candidate
 
 

@@ -166,7 +166,8 @@ class Student:
 
     def _text(self, ids: list[int]) -> str:
         text = self.tokenizer.decode(ids, skip_special_tokens=True)
-        return clean_text(text.split("\n", 1)[0])
+        # a token cap can cut a multi-byte character; its stray bytes decode to U+FFFD
+        return clean_text(text.split("\n", 1)[0].replace("\ufffd", ""))
 
     def _score(self, prompts: list[list[int]], completions: list[list[int]]) -> list[float]:
         """Exact log-probability of each completion given its prompt, from one forward pass. Beam and

@@ -65,9 +65,10 @@ class LocalTeacher:
             enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
             enc = {k: v.to(self.model.device) for k, v in enc.items()}
             sampling = temperature > 0
+            per = n if sampling else 1  # greedy samples are all the same: decode once, repeat
             try:
                 gen = self.model.generate(
-                    **enc, max_new_tokens=max_tokens, do_sample=sampling, num_return_sequences=n,
+                    **enc, max_new_tokens=max_tokens, do_sample=sampling, num_return_sequences=per,
                     temperature=temperature if sampling else None, top_p=top_p if sampling else None,
                     top_k=0 if sampling else None, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
                     return_dict_in_generate=True, output_logits=True)
@@ -83,7 +84,7 @@ class LocalTeacher:
         for p in range(len(prompts)):
             samples: list[Completion] = []
             for s in range(n):
-                row = p * n + s
+                row = p * per + (s if sampling else 0)
                 ids = new[row].tolist()
                 text, used = self._decode_until_stop(ids, stop)
                 lp = float(token_lp[row, :used].sum()) if used else None

@@ -76,11 +76,7 @@ class OpenAITeacher:
         self.logprobs = logprobs
         self.budget = budget or Budget()
         self.usage = Usage()
-        # An AsyncOpenAI client (its httpx pool) belongs to one event loop; sync wrappers call
-        # asyncio.run repeatedly, so the client and semaphore are made per loop.
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: openai.AsyncOpenAI | None = None
-        self._slots: asyncio.Semaphore | None = None
+        self.waits: list[float] = []  # every back-off this teacher slept, for logs and tests
 
     @classmethod
     def from_settings(cls, model: str, settings: Settings, mode: str | None = None, **kwargs: Any) -> OpenAITeacher:
@@ -96,24 +92,18 @@ class OpenAITeacher:
         opts.update(kwargs)
         return cls(model, **opts)
 
-    def _bind(self) -> tuple[openai.AsyncOpenAI, asyncio.Semaphore]:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop or self._client is None or self._slots is None:
-            # max_retries=0: retries are ours, so backoff, jitter and Retry-After are handled in one place
-            self._client = openai.AsyncOpenAI(base_url=self.base_url, api_key=self._api_key, max_retries=0,
-                                              timeout=self.timeout_s)
-            self._slots = asyncio.Semaphore(self.concurrency)
-            self._loop = loop
-        return self._client, self._slots
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
-
     async def complete(self, prompts: Sequence[str], *, n: int = 1, max_tokens: int = 32, temperature: float = 0.9,
                        top_p: float = 0.95, stop: Sequence[str] = ()) -> list[list[Completion]]:
-        client, slots = self._bind()
+        # a client per call: its connection pool belongs to this event loop, and the sync wrappers run
+        # each call on a fresh loop (asyncio.run), where a pool left from an old loop cannot close
+        async with openai.AsyncOpenAI(base_url=self.base_url, api_key=self._api_key, max_retries=0,
+                                      timeout=self.timeout_s) as client:
+            return await self._complete(client, asyncio.Semaphore(self.concurrency), prompts, n=n,
+                                        max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop)
+
+    async def _complete(self, client: openai.AsyncOpenAI, slots: asyncio.Semaphore, prompts: Sequence[str], *,
+                        n: int, max_tokens: int, temperature: float, top_p: float,
+                        stop: Sequence[str]) -> list[list[Completion]]:
         params = dict(n=n, max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=list(stop)[:4] or None)
         results = await asyncio.gather(*(self._one(client, slots, p, params, stop) for p in prompts),
                                        return_exceptions=True)
@@ -145,6 +135,7 @@ class OpenAITeacher:
                     delay = max(backoff, wait or 0.0)
                     log.info("%s: %s; retry %d in %.2fs", self.name, type(e).__name__, attempt + 1, delay)
                     self.usage.retries += 1
+                    self.waits.append(delay)
                     attempt += 1
                     await asyncio.sleep(delay)
 

@@ -91,8 +91,8 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
 
     app = FastAPI(title="skd", description="Commonsense knowledge graph lookups and live completion.",
                   lifespan=lifespan)
-    app.include_router(GraphQLRouter(build_schema(settings), context_getter=get_context, graphql_ide="graphiql"),
-                       prefix="/graphql")
+    app.include_router(GraphQLRouter(build_schema(settings), path="/graphql", context_getter=get_context,
+                                     graphql_ide="graphiql"))
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

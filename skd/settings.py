@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     model_cache_dir: Path | None = None
     critic_path: Path | None = None
     critic_encoder: str = "all-MiniLM-L6-v2"
+    critic_batch_size: int = Field(default=64, ge=1)
+    #: the filtering level used when none is given (the paper's levels are 0.5-0.9)
+    critic_recall_level: float = Field(default=0.8, gt=0, le=1)
     student_path: Path | None = None
     student_base: str = "smollm2"
 

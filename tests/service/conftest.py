@@ -13,6 +13,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from graph_schema.store import GraphStore
 from ingest.triples_io import read_triples
@@ -40,7 +41,7 @@ def tiny_student(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-u
 
 
 def service_settings(settings: Settings, **overrides: object) -> Settings:
-    return settings.model_copy(update={"service_api_key": API_KEY, **overrides})
+    return settings.model_copy(update={"service_api_key": SecretStr(API_KEY), **overrides})
 
 
 def free_port() -> int:

@@ -1,0 +1,98 @@
+"""Benchmark: load 200,000+ synthetic ATOMIC-shaped triples into the graph, then time 1,000 lookups.
+
+Runs against the embedded ArcadeDB in a throw-away data folder (or SKD_GRAPH_URI when set).
+Usage: python bench/load.py [--triples 210000] [--events 50000] [--inferences 150000] [--lookups 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import percentile, write_result
+
+RELATIONS = ["xIntent", "xNeed", "xAttr", "xEffect", "xReact", "xWant", "HinderedBy"]
+VERBS = ["buys", "sells", "paints", "finds", "loses", "fixes", "borrows", "cooks", "writes", "visits"]
+NOUNS = ["car", "house", "book", "bike", "letter", "garden", "phone", "cake", "song", "map"]
+
+
+def synthetic(n_triples: int, n_events: int, n_inferences: int, seed: int = 0) -> list[tuple[str, str, str]]:
+    """Distinct ATOMIC-shaped triples: every event gets several relations, tails drawn from a shared pool."""
+    rng = random.Random(seed)
+    events = [f"PersonX {rng.choice(VERBS)} PersonY's {rng.choice(NOUNS)} number {i}" for i in range(n_events)]
+    tails = [f"to {rng.choice(VERBS)} the {rng.choice(NOUNS)} {i}" for i in range(n_inferences)]
+    seen: set[tuple[int, int, int]] = set()
+    out: list[tuple[str, str, str]] = []
+    i = 0
+    while len(out) < n_triples:
+        e = i % n_events  # round robin, so every event is used
+        r, t = rng.randrange(len(RELATIONS)), rng.randrange(n_inferences)
+        i += 1
+        if (e, r, t) in seen:
+            continue
+        seen.add((e, r, t))
+        out.append((events[e], RELATIONS[r], tails[t]))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--triples", type=int, default=210_000)
+    ap.add_argument("--events", type=int, default=50_000)
+    ap.add_argument("--inferences", type=int, default=150_000)
+    ap.add_argument("--lookups", type=int, default=1_000)
+    ap.add_argument("--batch", type=int, default=2_000)
+    args = ap.parse_args()
+
+    if not os.environ.get("SKD_GRAPH_URI"):
+        os.environ["SKD_DATA_DIR"] = tempfile.mkdtemp(prefix="skd-bench-load-")
+    from graph_schema.connect import connect, embedded_server
+    from graph_schema.records import make_triple
+    from skd.settings import get_settings
+
+    rows = synthetic(args.triples, args.events, args.inferences)
+    triples = [make_triple(h, r, t, sources=["bench"], score=0.5) for h, r, t in rows]
+    store = connect()
+    store.batch_size = args.batch
+    store.clear()
+    started = time.perf_counter()
+    for i in range(0, len(triples), args.batch):
+        store.upsert(triples[i:i + args.batch])
+        done = min(i + args.batch, len(triples))
+        if done % 20_000 < args.batch:
+            rate = done / (time.perf_counter() - started)
+            print(f"  {done:,} triples, {rate:,.0f}/s", flush=True)
+    load_s = time.perf_counter() - started
+    stats = store.stats()
+
+    rng = random.Random(1)
+    heads = [rows[rng.randrange(len(rows))][0] for _ in range(args.lookups)]
+    for h in heads[:50]:  # warm the driver's connection pool and the server's caches
+        store.inferences(h, first=10)
+    lat: list[float] = []
+    for h in heads:
+        t0 = time.perf_counter()
+        edges = store.inferences(h, first=10)
+        lat.append((time.perf_counter() - t0) * 1000)
+        assert edges, f"lookup of {h!r} found nothing"
+    store.close()
+    if get_settings().embedded:
+        embedded_server().stop()
+    write_result("load", {
+        "triples": len(triples), "events": stats["events"], "inferences": stats["inferences"],
+        "stored_triples": stats["triples"], "batch_size": args.batch, "load_seconds": round(load_s, 2),
+        "triples_per_second": round(len(triples) / load_s), "lookups": args.lookups,
+        "lookup_p50_ms": round(percentile(lat, 50), 3), "lookup_p99_ms": round(percentile(lat, 99), 3),
+        "aims": {"triples_per_second": 20_000, "lookup_p50_ms": 1.0},
+    })
+
+
+if __name__ == "__main__":
+    main()
