@@ -24,9 +24,8 @@ from service.types.relation import Relation
 from service.types.stats import Stats
 from service.types.store_result import StoredCompletion, StoreResult
 from service.types.triple import Triple
+from models.critic_labels import SCALE
 from skd.settings import Settings
-
-LABELS = (1, -1)
 
 
 @strawberry.type
@@ -97,14 +96,15 @@ class Mutation:
                                                    stored=ok) for t, ok in done])
 
     @strawberry.mutation(permission_classes=[HasApiKey],
-                         description="Keep a human label on a triple (1 acceptable, -1 not); the triple is "
-                                     "made (source `human`) if new. `skd export` writes labels out as "
+                         description="Keep a human label on a triple (the critic's scale: 2, 1 acceptable; "
+                                     "-1, -2 not; -9 could not judge); the triple is made (source `human`) "
+                                     "if new. `skd export` writes labels out as "
                                      "critic training data.")
     async def annotate(self, info: Info, head: str, relation: str, tail: str, label: int) -> Triple:
         s = info.context.settings
-        if label not in LABELS:
-            raise ApiError(f"label must be 1 (acceptable) or -1 (not acceptable), got {label}",
-                           Code.BAD_USER_INPUT)
+        if label not in SCALE:
+            raise ApiError(f"label {label} is not on the critic's scale (2, 1 acceptable; -1, -2 not; "
+                           "-9 could not judge)", Code.BAD_USER_INPUT)
         h = text_arg(head, "head", s.service_max_input_chars)
         t = text_arg(tail, "tail", s.service_max_input_chars)
         rel = relations_arg([relation])

@@ -17,7 +17,7 @@ class Inference:
     runs: list[str]
     teachers: list[str]
     prompts: list[str]
-    labels: list[int] = strawberry.field(description="Human labels: 1 acceptable, -1 not.")
+    labels: list[int] = strawberry.field(description="Human labels: 2, 1 acceptable; -1, -2 not; -9 skip.")
 
     @classmethod
     def of(cls, e: Edge) -> Inference:
