@@ -53,6 +53,9 @@ class RequestCache:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM requests").fetchone()[0])
 
+    def __bool__(self) -> bool:  # an empty cache is still a cache
+        return True
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -113,7 +113,7 @@ async def agenerate_events(teacher: Teacher, run_dir: Path | str, n: int, seed_f
                              "decoding": decoding},
                      fixed=("teacher", "seed", "template", "seed_file", "examples_per_prompt", "prompts_per_batch"))
     request_cache = open_request_cache(cache)
-    asker: Teacher = CachedTeacher(teacher, request_cache) if request_cache else teacher
+    asker: Teacher = CachedTeacher(teacher, request_cache) if request_cache is not None else teacher
     state = run.stage(STAGE)
     stats = RunStats(stage=STAGE, total=n, prompts=state.get("prompts", 0), completions=state.get("completions", 0),
                      rejected=state.get("rejected", 0), duplicates=state.get("duplicates", 0),
@@ -128,7 +128,7 @@ async def agenerate_events(teacher: Teacher, run_dir: Path | str, n: int, seed_f
     limit = max_prompts if max_prompts is not None else max(200, 20 * n)
     batch = int(state.get("batches_done", 0))
     new, stopped = 0, None
-    hits0 = request_cache.hits if request_cache else 0
+    hits0 = request_cache.hits if request_cache is not None else 0
 
     def save(status: str) -> None:
         state.update(batches_done=batch, prompts=stats.prompts, completions=stats.completions, events=len(seen),
@@ -182,7 +182,7 @@ async def agenerate_events(teacher: Teacher, run_dir: Path | str, n: int, seed_f
             rejects_out.sync()
             batch += 1
             stats.accepted = stats.done = len(seen)
-            stats.cached = (request_cache.hits - hits0) if request_cache else 0
+            stats.cached = (request_cache.hits - hits0) if request_cache is not None else 0
             save("running")
             if progress:
                 progress(stats)

@@ -23,7 +23,7 @@ __all__ = ["InferencesSummary", "agenerate_inferences", "ainfer_for_events", "ge
 
 STAGE = "inferences"
 MAX_TAIL_WORDS, MAX_TAIL_CHARS = 16, 100
-_SENTENCE_END = re.compile(r"(?<=[a-z0-9)])[.!?](\s|$)")
+_SENTENCE_END = re.compile(r"(?<=[a-z0-9)\"'”])[.!?](\s|$)")
 _WORD = re.compile(r"[A-Za-z']+")
 
 
@@ -134,7 +134,7 @@ async def ainfer_for_events(teacher: Teacher, events: Sequence[str], relations: 
     decoding = _decoding(per_pair, max_tokens, temperature, top_p)
     clean = [e for e in (clean_text(x) for x in events) if e]
     request_cache = open_request_cache(cache)
-    asker: Teacher = CachedTeacher(teacher, request_cache) if request_cache else teacher
+    asker: Teacher = CachedTeacher(teacher, request_cache) if request_cache is not None else teacher
     pairs = _make_pairs(clean, rels, examples_per_prompt, seed)
     stats, seen, out = RunStats(stage=STAGE, total=len(pairs)), set(), []
     try:
@@ -220,8 +220,8 @@ async def agenerate_inferences(teacher: Teacher, run_dir: Path | str, relations:
                      duplicates=state.get("duplicates", 0), reasons=dict(state.get("reasons", {})))
     reject_ids = {row.get("id") for row in run.log_rows("rejects.jsonl")}
     request_cache = open_request_cache(cache)
-    asker: Teacher = CachedTeacher(teacher, request_cache) if request_cache else teacher
-    hits0 = request_cache.hits if request_cache else 0
+    asker: Teacher = CachedTeacher(teacher, request_cache) if request_cache is not None else teacher
+    hits0 = request_cache.hits if request_cache is not None else 0
     triples_out = ShardWriter(run.path, "triples")
     rejects_out = AppendLog(run.path / "rejects.jsonl")
     done_out = AppendLog(run.path / "pairs-done.jsonl")
@@ -258,7 +258,7 @@ async def agenerate_inferences(teacher: Teacher, run_dir: Path | str, relations:
                 done_out.write({"pair": o.pair.id, "accepted": len(o.triples), "rejected": len(o.rejects)})
             done_out.sync()
             stats.done += len(chunk)
-            stats.cached = (request_cache.hits - hits0) if request_cache else 0
+            stats.cached = (request_cache.hits - hits0) if request_cache is not None else 0
             save("running")
             if progress:
                 progress(stats)

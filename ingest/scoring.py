@@ -87,18 +87,17 @@ def _count_lines(path: Path) -> int:
 
 
 def _fully_scored(path: Path) -> bool:
-    """True when every row of a JSONL file parses and carries a numeric `critic_score`."""
+    """True when every JSON object row of a JSONL file carries a numeric `critic_score` (rows that are
+    not JSON objects cannot be scored, so they do not count against it)."""
     if not path.exists() or file_format(path) != "jsonl":
         return False
     with path.open(encoding="utf-8") as f:
         for line in f:
-            if not line.strip():
-                continue
             try:
-                row = json.loads(line)
+                row = json.loads(line) if line.strip() else None
             except json.JSONDecodeError:
-                return False
-            if not isinstance(row, dict) or not isinstance(row.get("critic_score"), int | float):
+                continue
+            if isinstance(row, dict) and not isinstance(row.get("critic_score"), int | float):
                 return False
     return True
 
@@ -109,7 +108,9 @@ def _destination(src: Path, root: Path, out: Path | None) -> Path:
     if out is None:
         return src if file_format(src) == "jsonl" else src.with_name(src.stem + ".scored.jsonl")
     if root.is_file():
-        return out / (src.stem + ".jsonl") if out.is_dir() else out
+        # `out` names a file when it has a JSONL suffix, otherwise a folder to put the scored file in
+        return out if out.suffix.lower() in (".jsonl", ".json", ".ndjson") and not out.is_dir() \
+            else out / (src.stem + ".jsonl")
     return (out / src.relative_to(root)).with_suffix(".jsonl")
 
 

@@ -292,7 +292,7 @@ def bootstrap_labels(tsv_path: str | Path, out_path: str | Path, seed: int = 0,
                     for _ in range(n):
                         first = rng.choices(names, weights)[0]
                         # a kind that cannot apply here (one relation only, say) gives way to the others
-                        for kind in [first, *rng.sample(names, len(names))]:
+                        for kind in [first, *(rng.sample(names, len(names)) * 3)]:
                             negative = corruptor.make(kind, event, relation, tail)
                             if negative:
                                 write(heads[event], relation, negative, -1, kind)

@@ -6,7 +6,14 @@ from functools import partial
 from typing import Any
 
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.types import Info
 
 from graph_schema.relations import RELATIONS
@@ -120,10 +127,19 @@ class Schema(strawberry.Schema):
         return None
 
 
+#: Distinct documents whose parse and validation are remembered (validation is most of a lookup's cost).
+DOCUMENT_CACHE_SIZE = 256
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
+    # The limit rules are made once: rules made per request would differ each time and defeat the
+    # validation cache, which is keyed by them.
+    limits = [*QueryDepthLimiter(max_depth=settings.service_max_query_depth).validation_rules,
+              *MaxAliasesLimiter(max_alias_count=settings.service_max_aliases).validation_rules]
     return Schema(query=Query, mutation=Mutation, extensions=[
-        partial(QueryDepthLimiter, max_depth=settings.service_max_query_depth),
-        partial(MaxAliasesLimiter, max_alias_count=settings.service_max_aliases),
+        partial(ParserCache, maxsize=DOCUMENT_CACHE_SIZE),
+        partial(AddValidationRules, limits),
+        partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
         partial(MaxTokensLimiter, max_token_count=settings.service_max_tokens),
         ErrorCodes,
     ])

@@ -98,6 +98,10 @@ def make_app(state: StubState) -> FastAPI:
         p, c = len(prompt.split()), sum(max(1, len(t.split())) for t in texts)
         return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
 
+    @app.get("/stats")
+    async def stats() -> dict[str, int]:
+        return {"requests": state.requests, "served": state.served, "max_in_flight": state.max_in_flight}
+
     @app.post("/v1/completions")
     async def completions(request: Request) -> Any:
         body = await request.json()
@@ -174,3 +178,17 @@ class StubServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def main() -> None:
+    """Serve in this process until killed (the benchmark runs the server apart from its client):
+    `python -m tests.openai_stub_server [delay_s]` prints `PORT <n>` once it listens."""
+    import sys
+
+    server = StubServer(StubState(delay_s=float(sys.argv[1]) if len(sys.argv) > 1 else 0.0)).start()
+    print(f"PORT {server.port}", flush=True)
+    server.thread.join()
+
+
+if __name__ == "__main__":
+    main()

@@ -7,7 +7,7 @@ import logging
 import typer
 
 from skd import __version__
-from skd.cli import critic, db, generate, graph, serve, student
+from skd.cli import critic, db, generate, graph, pipeline, serve, student
 
 app = typer.Typer(name="skd", help="Symbolic Knowledge Distillation: generate, critique, load, distil, serve.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -31,3 +31,4 @@ app.add_typer(generate.app, name="generate")
 app.add_typer(critic.app, name="critic")
 app.add_typer(student.app, name="student")
 serve.register(app)
+pipeline.register(app)

@@ -82,7 +82,7 @@ def test_eval_reports_student_beside_teacher_run(trained: tuple[Path, Path], tmp
     result = runner.invoke(app, ["student", "eval", "--references", str(data), "--model", str(out),
                                  "--teacher-run", str(run), "--out", str(tmp_path / "report"), "--update-card"])
     assert result.exit_code == 0, result.output
-    assert "| metric | student | teacher |" in result.stdout and "| bleu1 | 1.000 | 0.333 |" in result.stdout
+    assert "| metric | student | teacher |" in result.stdout and "| bleu1 | 1.000 | 0.667 |" in result.stdout
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["references"]["pairs"] == 1 and report["systems"]["teacher"]["outputs"] == 1
     assert "## Evaluation" in (out / "README.md").read_text()

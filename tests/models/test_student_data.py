@@ -32,7 +32,7 @@ def test_prompt_is_event_then_relation_phrase() -> None:
 
 
 def test_prompt_rejects_bad_input() -> None:
-    with pytest.raises(InputError, match="unknown relation|relation"):
+    with pytest.raises(InputError, match="xWhatever"):
         prompt_text("PersonX eats", "xWhatever")
     with pytest.raises(InputError, match="empty event"):
         prompt_text("  ", "xWant")
@@ -55,7 +55,7 @@ def test_split_keeps_each_event_on_one_side_whatever_the_order(atomic_sample: Pa
     train, val = split_by_event(triples, val_fraction=0.1, seed=0)
     assert len(train) + len(val) == len(triples) and val
     assert not {text_key(t.head) for t in train} & {text_key(t.head) for t in val}
-    train2, val2 = split_by_event(list(reversed(triples)), val_fraction=0.1, seed=0)
+    _, val2 = split_by_event(list(reversed(triples)), val_fraction=0.1, seed=0)
     assert {t.key for t in val2} == {t.key for t in val}
     _, val3 = split_by_event(triples, val_fraction=0.1, seed=1)
     assert {t.key for t in val3} != {t.key for t in val}

@@ -1,4 +1,4 @@
-"""Evaluation against references: BLEU/ROUGE-L on a small reference file, teacher runs side by side, critic acceptance."""
+"""Evaluation against references: BLEU/ROUGE-L on a small file, a teacher run side by side, critic acceptance."""
 
 from __future__ import annotations
 
@@ -127,7 +127,8 @@ def test_critic_acceptance_follows_the_cutoff(student: Student, refs_file: Path,
     assert lenient["critic"]["cutoff"] == 0.0 and lenient["critic"]["references_accepted"] == 1.0
     mean = lenient["systems"]["student"]["critic_mean_score"]
     middle = evaluate(refs, systems, critic=make_critic(tmp_path / "critic", mean), recall_level=0.8)
-    scores = make_critic(tmp_path / "critic", mean).score([(refs.heads[k], r, v[0]) for (k, r), v in systems["student"].items()])
+    items = [(refs.heads[k], r, v[0]) for (k, r), v in systems["student"].items()]
+    scores = make_critic(tmp_path / "critic", mean).score(items)
     assert middle["systems"]["student"]["critic_accepted"] == pytest.approx(sum(x >= mean for x in scores) / 3)
     assert "Critic `critic` at recall level 0.8" in render_markdown(middle)
 
@@ -139,7 +140,8 @@ def test_apply_critic_scores_only_unscored_triples(tmp_path: Path) -> None:
     unscored = make_triple("PersonX eats", "xReact", "full")
     kept, cutoff = apply_critic([kept_score, dropped_score, unscored], critic, recall_level=0.8)
     assert cutoff == 0.5 and kept_score in kept and dropped_score not in kept
-    assert unscored.score == pytest.approx(critic.score([unscored])[0]) and (unscored in kept) == (unscored.score >= 0.5)
+    assert unscored.score == pytest.approx(critic.score([unscored])[0])
+    assert (unscored in kept) == (unscored.score >= 0.5)
 
 
 def test_evaluate_refuses_what_it_cannot_score(refs_file: Path, tmp_path: Path) -> None:

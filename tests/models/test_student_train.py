@@ -46,7 +46,8 @@ def test_a_few_steps_lower_the_validation_loss(base: Path, triples: list[Triple]
     result = train_student(triples, tmp_path, base=str(base), max_steps=30, batch_size=16, lr=3e-3,
                            eval_every=10, progress=seen.append, val_fraction=0.1, warmup_steps=3)
     model, tok = load_causal_lm(base)
-    val = [encode(tok, e.prompt, e.target, 64) for e in map(to_example, read_examples(tmp_path / CKPT_DIR / "val.jsonl"))]
+    held_out = read_examples(tmp_path / CKPT_DIR / "val.jsonl")
+    val = [encode(tok, e.prompt, e.target, 64) for e in map(to_example, held_out)]
     untrained = validation_loss(model, val, tok.pad_token_id, 16)
     assert result.best_val_loss is not None and result.best_val_loss < untrained - 0.5
     assert [p.step for p in seen] == list(range(1, 31))

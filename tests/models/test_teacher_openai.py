@@ -13,7 +13,7 @@ from models.teacher import Budget, make_teacher, run_sync
 from models.teacher_openai import OpenAITeacher, retry_after_s
 from skd.errors import BudgetExceededError, ConfigError, TeacherError
 from skd.settings import Settings
-from tests.openai_stub_server import StubServer, StubState, write_text
+from tests.openai_stub_server import StubServer, write_text
 
 DECODING = dict(n=3, max_tokens=16, temperature=0.9, top_p=0.95, stop=["\n"])
 

@@ -40,6 +40,21 @@ def tiny_student(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-u
     return Student.load(tiny_gpt2(tmp_path_factory.mktemp("student") / "tiny-student"))
 
 
+@pytest.fixture(scope="session")
+def tiny_critic(tmp_path_factory: pytest.TempPathFactory, atomic_sample: Path):  # type: ignore[no-untyped-def]
+    """A critic head trained for two epochs on a tiny BERT with weak labels of the sample."""
+    from models.critic_labels import bootstrap_labels
+    from models.critic_train import train_critic
+    from tests.tiny_models import tiny_bert
+
+    folder = tmp_path_factory.mktemp("critic")
+    bootstrap_labels(atomic_sample, folder / "all.jsonl")
+    rows = (folder / "all.jsonl").read_text(encoding="utf-8").splitlines()[:400]
+    (folder / "labels.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return train_critic(folder / "labels.jsonl", folder / "tiny-critic", encoder=str(tiny_bert(folder / "bert")),
+                        mode="head", epochs=2)
+
+
 def service_settings(settings: Settings, **overrides: object) -> Settings:
     return settings.model_copy(update={"service_api_key": SecretStr(API_KEY), **overrides})
 

@@ -1,0 +1,160 @@
+"""Benchmark of the GraphQL service: lookup rate and latency against the store itself, and live
+completion throughput with micro-batching against without (`python bench/service.py`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import percentile, write_result
+
+SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "atomic2020" / "atomic2020-sample.tsv"
+LOOKUP = """query($t: String!) { event(text: $t) { key
+  inferences(first: 20) { totalCount edges { node { relation text score } } } } }"""
+COMPLETE = """query($e: String!) { complete(event: $e, relations: ["xWant"], n: 1) {
+  inferences { text score origin } } }"""
+
+
+def summary(latencies: list[float], wall: float) -> dict[str, float]:
+    return {"requests": len(latencies), "per_second": round(len(latencies) / wall, 1),
+            "p50_ms": round(percentile(latencies, 50) * 1000, 2), "p99_ms": round(percentile(latencies, 99) * 1000, 2)}
+
+
+def direct_lookups(store: Any, keys: list[str], concurrency: int) -> dict[str, float]:
+    """The same work through the store: the event, then its first 20 inferences."""
+    def one(key: str) -> float:
+        started = time.perf_counter()
+        store.event(key)
+        store.inferences(key, first=20)
+        return time.perf_counter() - started
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        latencies = list(pool.map(one, keys))
+    return summary(latencies, time.perf_counter() - started)
+
+
+async def http_load(url: str, bodies: list[dict[str, Any]], concurrency: int) -> tuple[list[float], float]:
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for b in bodies:
+        queue.put_nowait(b)
+    latencies: list[float] = []
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            body = queue.get_nowait()
+            started = time.perf_counter()
+            r = await client.post("/graphql", json=body)
+            latencies.append(time.perf_counter() - started)
+            if r.status_code != 200 or "errors" in r.json():
+                raise RuntimeError(f"request failed: {r.text[:300]}")
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        return latencies, time.perf_counter() - started
+
+
+class Server:
+    """`skd serve` in a subprocess (its own interpreter, so client and server do not share a GIL)."""
+
+    def __init__(self, env: dict[str, str], port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen([str(Path(sys.executable).parent / "skd"), "serve", "--port", str(port)],
+                                     env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[1])
+
+    def __enter__(self) -> Server:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the server exited with {self.proc.returncode}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError("the server did not become ready")
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--triples", type=int, default=3000, help="ATOMIC 2020 sample triples to load")
+    p.add_argument("--lookups", type=int, default=400, help="lookups per concurrency level")
+    p.add_argument("--completions", type=int, default=48, help="live completions per mode")
+    p.add_argument("--student", default="smollm2", help="student folder or built-in base name")
+    p.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    args = p.parse_args()
+
+    data_dir = Path(tempfile.mkdtemp(prefix="skd-bench-service-"))
+    env = {"SKD_DATA_DIR": str(data_dir)}
+    os.environ.update(env)
+    from graph_schema.connect import connect, embedded_server
+    from ingest.triples_io import read_triples
+    from skd.settings import get_settings
+
+    settings = get_settings()
+    store = connect(settings)
+    try:
+        store.upsert_all(n.triple for n in islice(read_triples(SAMPLE), args.triples))
+        keys = [h.key for h in store.search_events("PersonX", first=100)]
+        work = [keys[i % len(keys)] for i in range(args.lookups)]
+        result: dict[str, Any] = {"triples": args.triples, "lookups": {}, "completion": {}}
+        with Server(env, free_port()) as server:
+            bodies = [{"query": LOOKUP, "variables": {"t": k}} for k in work]
+            asyncio.run(http_load(server.url, bodies[:50], 8))  # warm-up
+            for c in args.concurrency:
+                direct = direct_lookups(store, work, c)
+                api = summary(*asyncio.run(http_load(server.url, bodies, c)))
+                result["lookups"][str(c)] = {"api": api, "store": direct,
+                                             "api_overhead": round(direct["per_second"] / api["per_second"], 2)}
+                print(f"lookups c={c}: api {api} store {direct}", flush=True)
+        events = [{"query": COMPLETE, "variables": {"e": f"PersonX buys a present for friend number {i}"}}
+                  for i in range(args.completions)]
+        for mode, batch, window in (("batched", "32", "10"), ("unbatched", "1", "0")):
+            env_mode = {**env, "SKD_STUDENT_PATH": args.student, "SKD_SERVICE_MAX_BATCH": batch,
+                        "SKD_SERVICE_BATCH_WINDOW_MS": window, "SKD_SERVICE_COMPLETION_CACHE_SIZE": "0"}
+            with Server(env_mode, free_port()) as server:
+                asyncio.run(http_load(server.url, events[:2], 1))  # warm-up (the cache is off)
+                latencies, wall = asyncio.run(http_load(server.url, events, 16))
+                result["completion"][mode] = summary(latencies, wall)
+                print(f"completion {mode}: {result['completion'][mode]}", flush=True)
+        result["completion"]["student"] = args.student
+        result["completion"]["concurrency"] = 16
+        result["completion"]["speedup"] = round(result["completion"]["batched"]["per_second"]
+                                                / result["completion"]["unbatched"]["per_second"], 2)
+        write_result("service", result)
+    finally:
+        store.close()
+        embedded_server(settings).stop()
+
+
+if __name__ == "__main__":
+    main()

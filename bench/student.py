@@ -1,0 +1,89 @@
+"""Student generation speed on this CPU: one event times the paper's 7 relations, batched against one at a time.
+
+Uses SmolLM2-135M (the default student base; an untrained base has the same speed as a trained
+student of its size). Greedy decoding, up to 24 new tokens. Prints the figures and writes
+bench/results/student.json.
+
+    python bench/student.py [--rounds 5] [--model smollm2|FOLDER] [--max-new-tokens 24]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from graph_schema.relations import PAPER_RELATIONS  # noqa: E402
+from models.student import Student  # noqa: E402
+
+EVENT = "PersonX buys a new car"
+RESULTS = Path(__file__).resolve().parent / "results" / "student.json"
+
+
+def timed(fn) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="smollm2")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--max-new-tokens", type=int, default=24)
+    args = ap.parse_args()
+
+    relations = [r.name if hasattr(r, "name") else str(r) for r in PAPER_RELATIONS]
+    requests = [(EVENT, r) for r in relations]
+    start = time.perf_counter()
+    student = Student.load(args.model)
+    load_s = time.perf_counter() - start
+    kw = {"max_new_tokens": args.max_new_tokens}
+    student.generate(requests[:2], **kw)  # warm-up: first-call allocations and kernel choices
+
+    batched = [timed(lambda: student.generate(requests, **kw)) for _ in range(args.rounds)]
+    single: list[float] = []
+    rounds_single: list[float] = []
+    for _ in range(args.rounds):
+        times = [timed(lambda r=r: student.generate([r], **kw)) for r in requests]
+        single += times
+        rounds_single.append(sum(times))
+    sample = student.generate(requests, **kw)
+
+    n = len(requests)
+    result = {
+        "model": student.name, "event": EVENT, "relations": relations, "decoding": "greedy",
+        "max_new_tokens": args.max_new_tokens, "rounds": args.rounds, "load_s": round(load_s, 2),
+        "batched": {"completions_per_s": round(n / statistics.median(batched), 2),
+                    "p50_latency_s": round(statistics.median(batched), 3),
+                    "p50_round_s": round(statistics.median(batched), 3)},
+        "one_at_a_time": {"completions_per_s": round(n / statistics.median(rounds_single), 2),
+                          "p50_latency_s": round(statistics.median(single), 3),
+                          "p50_round_s": round(statistics.median(rounds_single), 3)},
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                    "torch_threads": torch.get_num_threads(), "load_avg_1m": round(os.getloadavg()[0], 2)},
+        "example": {r: [g.text for g in gs] for r, gs in zip(relations, sample, strict=True)},
+    }
+    result["speedup"] = round(result["batched"]["completions_per_s"] / result["one_at_a_time"]["completions_per_s"], 2)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    b, s = result["batched"], result["one_at_a_time"]
+    print(f"{student.name}: 1 event x {n} relations, greedy, <= {args.max_new_tokens} new tokens, "
+          f"{args.rounds} rounds, {torch.get_num_threads()} threads, load avg {result['machine']['load_avg_1m']}")
+    print(f"  batched:        {b['completions_per_s']:6.2f} completions/s, p50 latency {b['p50_latency_s']:.3f} s")
+    print(f"  one at a time:  {s['completions_per_s']:6.2f} completions/s, p50 latency {s['p50_latency_s']:.3f} s "
+          f"(all {n}: {s['p50_round_s']:.3f} s)")
+    print(f"  speed-up {result['speedup']}x; wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

