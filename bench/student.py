@@ -4,15 +4,13 @@ Uses SmolLM2-135M (the default student base; an untrained base has the same spee
 student of its size). Greedy decoding, up to 24 new tokens. Prints the figures and writes
 bench/results/student.json.
 
-    python bench/student.py [--rounds 5] [--model smollm2|FOLDER] [--max-new-tokens 24]
+    python bench/student.py [--rounds 5] [--model smollm2|FOLDER] [--max-new-tokens 24] [--threads N]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -20,13 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from graph_schema.relations import PAPER_RELATIONS  # noqa: E402
-from models.student import Student  # noqa: E402
+from bench.common import percentile, write_result
+from graph_schema.relations import PAPER_RELATIONS
+from models.student import Student
 
 EVENT = "PersonX buys a new car"
-RESULTS = Path(__file__).resolve().parent / "results" / "student.json"
 
 
 def timed(fn) -> float:  # type: ignore[no-untyped-def]
@@ -40,9 +38,12 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--max-new-tokens", type=int, default=24)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads [torch's default]")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
-    relations = [r.name if hasattr(r, "name") else str(r) for r in PAPER_RELATIONS]
+    relations = list(PAPER_RELATIONS)
     requests = [(EVENT, r) for r in relations]
     start = time.perf_counter()
     student = Student.load(args.model)
@@ -63,26 +64,25 @@ def main() -> None:
     result = {
         "model": student.name, "event": EVENT, "relations": relations, "decoding": "greedy",
         "max_new_tokens": args.max_new_tokens, "rounds": args.rounds, "load_s": round(load_s, 2),
+        # every completion of a batched call is ready when the call returns: its latency is the call's
         "batched": {"completions_per_s": round(n / statistics.median(batched), 2),
-                    "p50_latency_s": round(statistics.median(batched), 3),
-                    "p50_round_s": round(statistics.median(batched), 3)},
+                    "p50_latency_s": round(percentile(batched, 50), 3),
+                    "p50_round_s": round(percentile(batched, 50), 3)},
         "one_at_a_time": {"completions_per_s": round(n / statistics.median(rounds_single), 2),
-                          "p50_latency_s": round(statistics.median(single), 3),
-                          "p50_round_s": round(statistics.median(rounds_single), 3)},
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "torch_threads": torch.get_num_threads(), "load_avg_1m": round(os.getloadavg()[0], 2)},
+                          "p50_latency_s": round(percentile(single, 50), 3),
+                          "p50_round_s": round(percentile(rounds_single, 50), 3)},
+        "torch_threads": torch.get_num_threads(), "load_avg_1m": round(os.getloadavg()[0], 2),
         "example": {r: [g.text for g in gs] for r, gs in zip(relations, sample, strict=True)},
     }
     result["speedup"] = round(result["batched"]["completions_per_s"] / result["one_at_a_time"]["completions_per_s"], 2)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     b, s = result["batched"], result["one_at_a_time"]
     print(f"{student.name}: 1 event x {n} relations, greedy, <= {args.max_new_tokens} new tokens, "
-          f"{args.rounds} rounds, {torch.get_num_threads()} threads, load avg {result['machine']['load_avg_1m']}")
+          f"{args.rounds} rounds, {torch.get_num_threads()} threads, load avg {result['load_avg_1m']}")
     print(f"  batched:        {b['completions_per_s']:6.2f} completions/s, p50 latency {b['p50_latency_s']:.3f} s")
     print(f"  one at a time:  {s['completions_per_s']:6.2f} completions/s, p50 latency {s['p50_latency_s']:.3f} s "
           f"(all {n}: {s['p50_round_s']:.3f} s)")
-    print(f"  speed-up {result['speedup']}x; wrote {RESULTS}")
+    print(f"  speed-up {result['speedup']}x")
+    write_result("student", result)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ def stage_summary(name: str, counts: dict[str, Any]) -> str:
     c = counts or {}
     if c.get("disabled"):
         return "disabled in the config"
+    if name == "events" and c.get("from_file"):
+        return f"{c.get('events')} events from {c.get('from_file')}"
     if name == "events":
         return (f"{c.get('events')} events of {c.get('wanted')} wanted from {c.get('prompts')} prompts "
                 f"({c.get('rejected')} rejected, {c.get('duplicates')} duplicates)")

@@ -72,6 +72,8 @@ class StageContext:
             from models.teacher import make_teacher
 
             with_overrides = self.settings.model_copy(update=self.config.teacher.settings_overrides())
+            # the first use of the bundled SmolLM2 converts it from GGUF, about a minute: say so
+            self.progress.update(f"loading the teacher {self.config.teacher.model}", 0, None)
             self._teacher = make_teacher(self.config.teacher.model, with_overrides)
         return self._teacher
 
@@ -79,6 +81,7 @@ class StageContext:
         if self._critic is None:
             from models.critic import Critic
 
+            self.progress.update("loading the critic", 0, None)
             self._critic = Critic.load(self.output("critic", "critic"))
         return self._critic
 
@@ -379,7 +382,7 @@ def _evaluate(ctx: StageContext) -> StageOutput:
                                     temperature=inf.temperature, top_p=inf.top_p, seed=ctx.config.run.seed,
                                     cache=ctx.config.teacher.cache)
     usage = _usage_delta(before, _teacher_usage(teacher))
-    ctx.progress.update("student on held-out events", 0, len(refs.pairs))
+    ctx.progress.update("student on held-out events", 0, None)
     student = Student.load(ctx.output("student", "student"))
     systems = {"teacher": group_triples(triples)[0], "student": student_outputs(student, refs)}
     names = {"teacher": f"teacher ({teacher.name})", "student": f"student ({ctx.config.student.base} distilled)"}

@@ -10,7 +10,6 @@ from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     ValidationCache,
 )
@@ -19,6 +18,7 @@ from strawberry.types import Info
 from graph_schema.relations import RELATIONS
 from graph_schema.store import encode_cursor
 from graph_schema.text import text_key
+from models.critic_labels import SCALE
 from service.errors import ApiError, Code, ErrorCodes
 from service.inputs import cursor_arg, page_arg, relations_arg, score_arg, text_arg
 from service.permissions import HasApiKey
@@ -31,7 +31,6 @@ from service.types.relation import Relation
 from service.types.stats import Stats
 from service.types.store_result import StoredCompletion, StoreResult
 from service.types.triple import Triple
-from models.critic_labels import SCALE
 from skd.settings import Settings
 
 
@@ -127,7 +126,7 @@ class Schema(strawberry.Schema):
         return None
 
 
-#: Distinct documents whose parse and validation are remembered (validation is most of a lookup's cost).
+#: Distinct documents whose validation is remembered (validation was most of a lookup's cost).
 DOCUMENT_CACHE_SIZE = 256
 
 
@@ -137,7 +136,6 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     limits = [*QueryDepthLimiter(max_depth=settings.service_max_query_depth).validation_rules,
               *MaxAliasesLimiter(max_alias_count=settings.service_max_aliases).validation_rules]
     return Schema(query=Query, mutation=Mutation, extensions=[
-        partial(ParserCache, maxsize=DOCUMENT_CACHE_SIZE),
         partial(AddValidationRules, limits),
         partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
         partial(MaxTokensLimiter, max_token_count=settings.service_max_tokens),

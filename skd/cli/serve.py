@@ -31,4 +31,4 @@ def register(app: typer.Typer) -> None:
         settings = get_settings().model_copy(update=overrides)
         console.print(f"serving on http://{settings.service_host}:{settings.service_port}/graphql")
         uvicorn.run(create_app(settings), host=settings.service_host, port=settings.service_port,
-                    log_level="info")
+                    log_level="info", access_log=False)

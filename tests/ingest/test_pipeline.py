@@ -185,15 +185,18 @@ def test_a_changed_config_part_reruns_that_stage_and_the_later_ones(
     events_file = next((tmp_path / "run" / "events").glob("events-*.jsonl"))
     stamp = events_file.stat().st_mtime_ns
     changed = config(tmp_path, models, stub_teacher(fake_openai), critic={"recall_level": 0.5})
-    second = run_pipeline(changed, settings=settings, store=store)
-    assert [s.status for s in second.stages] == ["skipped"] * 3 + ["ran"] * 4
+    second = run_pipeline(changed, settings=settings, store=store, until_stage="load")
+    assert [s.status for s in second.stages] == ["skipped"] * 3 + ["ran"] * 2
     assert events_file.stat().st_mtime_ns == stamp
     assert second.report["acceptance"]["selection"]["recall_level"] == 0.5
-    assert second.report["acceptance"]["accepted"] >= first_run["result"].report["acceptance"]["accepted"]
+    # a lower recall level is a higher cutoff: never more accepted
+    assert second.report["acceptance"]["accepted"] <= first_run["result"].report["acceptance"]["accepted"]
     assert store.stats()["triples"] == second.report["acceptance"]["accepted"]
     # --from forces a stage even with an unchanged config
-    third = run_pipeline(changed, settings=settings, store=store, from_stage="evaluate")
-    assert [s.status for s in third.stages] == ["skipped"] * 6 + ["ran"]
+    third = run_pipeline(changed, settings=settings, store=store, from_stage="load", until_stage="load")
+    assert [s.status for s in third.stages] == ["skipped"] * 4 + ["ran"]
+    state = json.loads((tmp_path / "run" / STATE_FILE).read_text())
+    assert "student" not in state["stages"]  # its input changed: it must run again next time
 
 
 def test_a_budget_stop_leaves_the_stage_unfinished_and_a_rerun_resumes_it(
@@ -224,8 +227,9 @@ def test_local_tiny_teacher_from_an_events_file_with_an_existing_critic(
     events = tmp_path / "events.txt"
     events.write_text("PersonX buys a car\nPersonX loses a key\nPersonX bakes bread for PersonY\n")
     existing = first_run["tmp"] / "run" / "critic" / "model"
+    # one example per prompt: the tiny GPT-2 has 256 positions, fewer than a five-example prompt needs
     cfg = config(tmp_path, models, {"model": str(models["gpt2"])}, events={"file": "events.txt"},
-                 critic={"path": str(existing), "recall_level": 0.5})
+                 inferences={"examples_per_prompt": 1}, critic={"path": str(existing), "recall_level": 0.5})
     result = run_pipeline(cfg, settings=settings, store=store, until_stage="filter")
     counts = result.report["counts"]
     assert counts["events"]["events"] == 3 and counts["events"]["from_file"].endswith("events.txt")

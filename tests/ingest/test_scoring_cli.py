@@ -6,15 +6,17 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
+from graph_schema.store import GraphStore
 from skd.cli.main import app
 from tests.tiny_models import tiny_bert
 
 runner = CliRunner()
 
 
-def _said(result) -> str:  # noqa: ANN001
+def _said(result: Result) -> str:
     """The command's output with rich's line wrapping undone."""
     return " ".join(result.output.split())
 
@@ -62,7 +64,7 @@ def test_info_score_filter_and_eval(trained: tuple[Path, Path, Path]) -> None:
     assert json.loads((folder / "eval.json").read_text(encoding="utf-8"))["n"] == report["n"]
 
 
-def test_score_graph_through_the_cli(trained: tuple[Path, Path, Path], store) -> None:  # noqa: ANN001
+def test_score_graph_through_the_cli(trained: tuple[Path, Path, Path], store: GraphStore) -> None:
     _, critic, sample = trained
     from ingest.triples_io import read_triples
 

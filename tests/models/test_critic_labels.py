@@ -96,8 +96,8 @@ def test_bootstrap_makes_positives_and_corrupted_negatives(atomic_sample: Path, 
     neg_keys = [(text_key(r["head"]), r["relation"], text_key(r["tail"])) for r in negatives]
     assert not set(neg_keys) & real and len(set(neg_keys)) == len(neg_keys)
     # an "other relation" negative is a real tail of the same event under another relation
-    tails_of = {}
-    for h, r, t in (line.split("\t") for line in lines):
+    tails_of: dict[str, set[str]] = {}
+    for h, _, t in (line.split("\t") for line in lines):
         tails_of.setdefault(text_key(h), set()).add(text_key(t))
     assert all(text_key(r["tail"]) in tails_of[text_key(r["head"])] for r in negatives
                if r["weak"] == "other_relation")
