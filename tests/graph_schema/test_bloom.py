@@ -19,7 +19,8 @@ COMMITTED = Path(__file__).resolve().parents[2] / "docker" / "bloom" / "skd-pers
 
 def test_committed_perspective_is_what_the_code_generates() -> None:
     assert COMMITTED.read_text(encoding="utf-8") == perspective_json(), (
-        "docker/bloom/skd-perspective.json is stale: run `skd bloom-perspective --out docker/bloom/skd-perspective.json`")
+        "docker/bloom/skd-perspective.json is stale: run "
+        "`skd bloom-perspective --out docker/bloom/skd-perspective.json`")
 
 
 def test_perspective_covers_every_relation_coloured_and_grouped_by_category() -> None:

@@ -20,6 +20,7 @@ from models.student_eval import (
     render_markdown,
     student_outputs,
     teacher_outputs_from_run,
+    teacher_outputs_live,
     text_metrics,
     write_report,
 )
@@ -115,6 +116,20 @@ def test_student_beside_teacher_run_on_the_same_pairs(student: Student, refs_fil
     assert "| metric | student | teacher |" in md and "| bleu1 | 1.000 |" in md and "1 pairs not answered" in md
     js, mdfile = write_report(report, tmp_path / "report")
     assert json.loads(js.read_text())["systems"]["teacher"]["name"] == "run" and mdfile.read_text() == md
+
+
+def test_teacher_asked_on_the_spot_answers_every_pair(student: Student, refs_file: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    from models.teacher import make_teacher
+
+    refs = read_references(refs_file)
+    teacher = make_teacher(str(student.info["base"]), settings)  # the tiny GPT-2, few-shot prompted
+    outputs = teacher_outputs_live(teacher, refs, per_pair=2)
+    assert set(outputs) == set(refs.pairs) and all(len(v) <= 2 for v in outputs.values())
+    report = evaluate(refs, {"student": student_outputs(student, refs), "teacher": outputs})
+    teacher_row = report["systems"]["teacher"]
+    assert report["references"]["pairs"] == 3 and teacher_row["outputs"] == sum(map(len, outputs.values()))
+    assert teacher_row["empty_pairs"] == sum(1 for v in outputs.values() if not v)
+    assert 0.0 <= teacher_row["bleu1"] <= 1.0
 
 
 def test_critic_acceptance_follows_the_cutoff(student: Student, refs_file: Path, tmp_path: Path) -> None:
