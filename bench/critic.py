@@ -40,6 +40,17 @@ def throughput(critic: Critic, items: list[tuple[str, str, str]], batch_size: in
     return len(items) / (time.perf_counter() - start)
 
 
+_last_tenth: dict[str, int] = {}
+
+
+def _report(what: str, done: int, total: int) -> None:
+    """A line on stderr every tenth of each stage, so a long CPU run shows where it is."""
+    tenth = 10 * done // max(1, total)
+    if _last_tenth.get(what) != tenth:
+        _last_tenth[what] = tenth
+        print(f"{time.strftime('%H:%M:%S')} {what}: {done}/{total}", file=sys.stderr, flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sample", type=Path, default=SAMPLE)
@@ -58,7 +69,7 @@ def main() -> None:
 
     started = time.perf_counter()
     critic = train_critic(train_rows, work / "critic", encoder=args.encoder, mode=args.mode, epochs=args.epochs,
-                          seed=0)
+                          seed=0, progress=_report)
     train_s = time.perf_counter() - started
 
     y = [int(e.acceptable) for e in test]

@@ -84,7 +84,8 @@ def build_report(config: PipelineConfig, state: dict[str, Any], statuses: Sequen
         done = rec.get("status") == "done"
         stages.append({"name": stage.name, "title": stage.title,
                        "status": status.get(stage.name, "not run") if done else "unfinished",
-                       "seconds": rec.get("seconds"), "finished": rec.get("finished"),
+                       "seconds": rec.get("seconds"), "cpu_seconds": rec.get("cpu_seconds"),
+                       "finished": rec.get("finished"),
                        "summary": stage_summary(stage.name, rec.get("counts", {})) if done else ""})
     usage = {name: rec["usage"] for name, rec in records.items() if rec.get("usage")}
     usage["total"] = _sum_usage(list(usage.values()))
@@ -100,7 +101,8 @@ def build_report(config: PipelineConfig, state: dict[str, Any], statuses: Sequen
                 "updated": state.get("updated")},
         "stages": stages,
         "seconds": {"this_session": round(sum(s["seconds"] or 0 for s in stages if s["status"] == "ran"), 2),
-                    "all_stages": round(sum(s["seconds"] or 0 for s in stages), 2)},
+                    "all_stages": round(sum(s["seconds"] or 0 for s in stages), 2),
+                    "cpu_all_stages": round(sum(s["cpu_seconds"] or 0 for s in stages), 2)},
         "counts": {name: rec.get("counts", {}) for name, rec in records.items()},
         "acceptance": {"by_relation": filt.get("by_relation", {}), "total": filt.get("total"),
                        "accepted": filt.get("accepted"), "rate": filt.get("rate"),
@@ -116,12 +118,13 @@ def render_markdown(report: dict[str, Any]) -> str:
     run = report["run"]
     lines = [f"# Pipeline run `{run['name']}`", "",
              f"Run folder `{run['dir']}`; teacher `{run['teacher']}`; relations {', '.join(run['relations'])}.", "",
-             "## Stages", "", "| stage | status | seconds | result |", "|---|---|---:|---|"]
+             "## Stages", "", "| stage | status | seconds | CPU seconds | result |", "|---|---|---:|---:|---|"]
     for s in report["stages"]:
-        lines.append(f"| {s['title']} | {s['status']} | {_f(s['seconds'], 1)} | {s['summary']} |")
+        lines.append(f"| {s['title']} | {s['status']} | {_f(s['seconds'], 1)} | {_f(s['cpu_seconds'], 1)} | "
+                     f"{s['summary']} |")
     secs = report["seconds"]
     lines += ["", f"Time: {secs['this_session']:.1f} s in this session, {secs['all_stages']:.1f} s over all stages "
-              "(a skipped stage shows the time it took when it ran).", ""]
+              f"({secs['cpu_all_stages']:.1f} CPU seconds); a skipped stage shows the time it took when it ran.", ""]
     acc = report["acceptance"]
     if acc.get("by_relation"):
         lines += ["## Critic acceptance per relation", "", "| relation | generated | accepted | rate |",

@@ -125,9 +125,12 @@ class Student:
                 temperature: float) -> Any:
         from transformers import GenerationConfig
 
+        beam = decoding == "beam"
+        # the scores (beam) or raw logits (greedy, sampling) give each token's log-probability
         common = dict(max_new_tokens=max_new_tokens, num_return_sequences=per_request,
-                      eos_token_id=self._stop_ids, pad_token_id=self.tokenizer.pad_token_id)
-        if decoding == "beam":
+                      eos_token_id=self._stop_ids, pad_token_id=self.tokenizer.pad_token_id,
+                      return_dict_in_generate=True, output_scores=beam, output_logits=not beam)
+        if beam:
             return GenerationConfig(do_sample=False, num_beams=max(num_beams, per_request), early_stopping=True,
                                     **common)
         if decoding == "sample":
@@ -138,16 +141,13 @@ class Student:
                         num_beams: int, temperature: float) -> list[list[Generation]]:
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.model.device)
         config = self._config(per_request, decoding, max_new_tokens, num_beams, temperature)
-        seqs = self.model.generate(**enc, generation_config=config)
+        beam = decoding == "beam"
+        out = self.model.generate(**enc, generation_config=config)
         width = enc["input_ids"].shape[1]
-        prompt_ids = [ids[mask.bool()].tolist() for ids, mask in zip(enc["input_ids"], enc["attention_mask"],
-                                                                          strict=True)]
-        completions = [self._until_stop(row[width:].tolist()) for row in seqs]
+        completions = [self._until_stop(row[width:].tolist()) for row in out.sequences]
+        steps = self._token_logprobs(out, beam, width)
+        logprobs = [float(steps[i, :len(c)].sum()) for i, c in enumerate(completions)]
         owners = [i // per_request for i in range(len(completions))]
-        logprobs: list[float] = []
-        for j in range(0, len(completions), self.batch_size):
-            logprobs += self._score([prompt_ids[o] for o in owners[j:j + self.batch_size]],
-                                    completions[j:j + self.batch_size])
         grouped: list[dict[str, Generation]] = [{} for _ in prompts]
         for owner, ids, lp in zip(owners, completions, logprobs, strict=True):
             text = self._text(ids)
@@ -169,24 +169,12 @@ class Student:
         # a token cap can cut a multi-byte character; its stray bytes decode to U+FFFD
         return clean_text(text.split("\n", 1)[0].replace("\ufffd", ""))
 
-    def _score(self, prompts: list[list[int]], completions: list[list[int]]) -> list[float]:
-        """Exact log-probability of each completion given its prompt, from one forward pass. Beam and
-        sampling scores are length-normalised or temperature-scaled; this number means the same for all."""
-        pad = self.tokenizer.pad_token_id
-        rows = [p + c for p, c in zip(prompts, completions, strict=True)]
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):  # right padding: positions of real tokens stay 0..len-1
-            ids[i, :len(r)] = torch.tensor(r)
-            mask[i, :len(r)] = 1
-        logits = self.model(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device)).logits
-        logp = torch.log_softmax(logits.float(), dim=-1)
-        out: list[float] = []
-        for i, (p, c) in enumerate(zip(prompts, completions, strict=True)):
-            if not c:
-                out.append(0.0)
-                continue
-            positions = torch.arange(len(p) - 1, len(p) + len(c) - 1)
-            out.append(float(logp[i, positions, torch.tensor(c)].sum()))
-        return out
+    def _token_logprobs(self, out: Any, beam: bool, width: int) -> torch.Tensor:
+        """Log-probability of each generated token under the model (rows x steps), from what generate
+        kept, so no second forward pass: raw logits for greedy and sampling (the temperature only
+        shapes the draw), beam search's per-step log-softmax scores traced back along each beam."""
+        if beam:
+            return self.model.compute_transition_scores(out.sequences, out.scores, out.beam_indices,
+                                                        normalize_logits=False).float()
+        logp = torch.log_softmax(torch.stack(out.logits, dim=1).float(), dim=-1)
+        return logp.gather(-1, out.sequences[:, width:].unsqueeze(-1)).squeeze(-1)

@@ -158,7 +158,7 @@ def test_pipeline_end_to_end_with_fake_openai_teacher_then_skips_everything(
     # the report: counts, acceptance, tokens and cost, time per stage, in JSON and Markdown
     report = json.loads((run / "report.json").read_text())
     assert [s["name"] for s in report["stages"]] == stage_names()
-    assert all(s["seconds"] is not None and s["summary"] for s in report["stages"])
+    assert all(s["seconds"] is not None and s["cpu_seconds"] is not None and s["summary"] for s in report["stages"])
     usage = report["usage"]
     assert usage["total"]["tokens"] == sum(usage[s]["tokens"] for s in ("events", "inferences", "evaluate")) > 0
     assert usage["total"]["cost"] > 0
@@ -243,3 +243,26 @@ def test_local_tiny_teacher_from_an_events_file_with_an_existing_critic(
     state = json.loads((tmp_path / "run" / STATE_FILE).read_text())
     assert state["stages"]["critic"]["outputs"]["critic"] == str(existing.resolve())
     assert counts["filter"]["total"] == counts["inferences"]["triples"]
+
+
+def test_cli_pipeline_prints_progress_and_the_report_then_skips(tmp_path: Path, fake_openai: StubServer) -> None:
+    from typer.testing import CliRunner
+
+    from skd.cli.main import app
+
+    cfg = tmp_path / "p.toml"
+    cfg.write_text(f'[run]\nname = "cli"\ndir = "run"\nrelations = ["xWant"]\n'
+                   f'[teacher]\nmodel = "openai:stub-model"\nbase_url = "{fake_openai.base_url}"\ncache = false\n'
+                   '[events]\nn = 5\nprompts_per_batch = 4\n[inferences]\nper_pair = 2\n')
+    first = CliRunner().invoke(app, ["pipeline", str(cfg), "--until", "inferences", "--json"])
+    assert first.exit_code == 0, first.output
+    report = json.loads(first.stdout)
+    assert [s["status"] for s in report["stages"]] == ["ran", "ran"]
+    assert report["counts"]["events"]["events"] == 5 and report["counts"]["inferences"]["pairs"] == 5
+    assert "1/7 teacher events" in first.stderr and "2/7 teacher inferences" in first.stderr
+    assert (tmp_path / "run" / "report.md").exists()
+    again = CliRunner().invoke(app, ["pipeline", str(cfg), "--until", "inferences"])
+    assert again.exit_code == 0, again.output
+    assert "skipped" in again.stderr and "# Pipeline run `cli`" in again.stdout
+    bad = CliRunner().invoke(app, ["pipeline", str(cfg), "--from", "students"])
+    assert bad.exit_code != 0 and "unknown stage 'students'" in bad.output

@@ -75,12 +75,13 @@ def test_beam_and_sampling_give_n_distinct_texts_best_first(student: Student) ->
     for decoding in ("beam", "sample"):
         out = student.generate(REQUESTS[:3], n=4, decoding=decoding, seed=0, temperature=1.5)
         assert len(out) == 3
-        for (_, _, tail), gens in zip(TAUGHT[:3], out, strict=True):
+        for (_h, _r, tail), gens in zip(TAUGHT[:3], out, strict=True):
             texts = [g.text for g in gens]
             assert 1 <= len(gens) <= 4 and len(set(texts)) == len(texts) and all(texts)
             assert [g.logprob for g in gens] == sorted((g.logprob for g in gens), reverse=True)
-            if decoding == "beam":
+            if decoding == "beam":  # the best beam is the greedy text, with the same log-probability
                 assert texts[0] == tail
+                assert gens[0].logprob == pytest.approx(student.generate([(_h, _r)])[0][0].logprob, abs=1e-3)
     assert len(student.generate(REQUESTS[:1], n=5)[0]) == 1  # greedy has one answer
 
 
