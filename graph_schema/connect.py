@@ -54,7 +54,8 @@ def connect(settings: Settings | None = None, ensure_schema: bool = True) -> Gra
     if s.embedded:
         info: ServerInfo = embedded_server(s).start()
         driver = GraphDatabase.driver(info.bolt_uri, auth=(info.user, info.password),
-                                      connection_timeout=s.graph_connect_timeout_s)
+                                      connection_timeout=s.graph_connect_timeout_s,
+                                      max_transaction_retry_time=s.graph_retry_time_s)
         dialect: Dialect = ArcadeDBDialect(http_url=info.http_url, database=info.database,
                                            user=info.user, password=info.password)
         database: str | None = info.database
@@ -64,7 +65,8 @@ def connect(settings: Settings | None = None, ensure_schema: bool = True) -> Gra
         password = s.graph_password.get_secret_value() if s.graph_password else ""
         try:
             driver = GraphDatabase.driver(s.graph_uri, auth=(user, password),
-                                          connection_timeout=s.graph_connect_timeout_s)
+                                          connection_timeout=s.graph_connect_timeout_s,
+                                          max_transaction_retry_time=s.graph_retry_time_s)
         except ValueError as e:
             raise ConfigError(f"SKD_GRAPH_URI {s.graph_uri!r} is not a Bolt/Neo4j URI: {e}") from e
         database = s.graph_database

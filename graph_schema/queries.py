@@ -134,7 +134,8 @@ MATCH (e:Event) WHERE e.key > $after RETURN e.key AS key ORDER BY e.key LIMIT $l
 EXPORT_EVENTS = """
 UNWIND $keys AS k
 MATCH (e:Event {key: k})-[r]->(i:Inference)
-WHERE $min_score IS NULL OR (r.score IS NOT NULL AND r.score >= $min_score)
+WHERE ($min_score IS NULL OR (r.score IS NOT NULL AND r.score >= $min_score))
+  AND (NOT $labelled OR size(coalesce(r.labels, [])) > 0)
 RETURN e.key AS head_key, e.text AS head, type(r) AS rel_type, i.text AS tail, r.score AS score,
        r.sources AS sources, r.runs AS runs, r.teachers AS teachers, r.prompts AS prompts,
        r.labels AS labels"""

@@ -20,7 +20,7 @@ from neo4j.exceptions import ClientError, ConstraintError, Neo4jError, ServiceUn
 from graph_schema import queries
 from graph_schema.dialect import Dialect, lucene_terms
 from graph_schema.records import Edge, EventNode, SearchHit, Triple
-from graph_schema.relations import BY_REL_TYPE, RELATIONS, Relation, get_relation
+from graph_schema.relations import BY_NAME, BY_REL_TYPE, RELATIONS, Relation, get_relation
 from graph_schema.text import clean_text, text_key
 from skd.errors import GraphError, GraphUnavailableError, InputError
 
@@ -277,7 +277,9 @@ class GraphStore:
         for r in recs:
             out.setdefault(r["event_key"], []).append(_edge(r))
         for edges in out.values():
-            edges.sort(key=lambda e: (-(e.score if e.score is not None else -1.0), e.relation, e.tail_key))
+            # the same order as `inferences` (Cypher sorts by relationship type, then tail key)
+            edges.sort(key=lambda e: (-(e.score if e.score is not None else -1.0), BY_NAME[e.relation].rel_type,
+                                      e.tail_key))
         return out
 
     def triple(self, head: str, relation: str, tail: str) -> Edge | None:
@@ -324,14 +326,15 @@ class GraphStore:
             "by_relation_and_source": {k: dict(sorted(v.items())) for k, v in sorted(by_rel_source.items())},
         }
 
-    def export(self, min_score: float | None = None, page: int = 500) -> Iterator[Triple]:
-        """Stream every triple, ordered by event key, a page of events per query."""
+    def export(self, min_score: float | None = None, labelled: bool = False, page: int = 500) -> Iterator[Triple]:
+        """Stream every triple (with `labelled`, only those with human labels), ordered by event key,
+        a page of events per query."""
         after = ""
         while True:
             keys = [r["key"] for r in self._read(queries.EVENT_KEYS_PAGE, after=after, limit=page)]
             if not keys:
                 return
-            recs = self._read(queries.EXPORT_EVENTS, keys=keys, min_score=min_score)
+            recs = self._read(queries.EXPORT_EVENTS, keys=keys, min_score=min_score, labelled=labelled)
             recs.sort(key=lambda r: (r["head_key"], r["rel_type"], r["tail"]))
             for r in recs:
                 yield Triple(head=r["head"], relation=BY_REL_TYPE[r["rel_type"]].name, tail=r["tail"],

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     graph_database: str | None = None
     graph_batch_size: int = Field(default=2000, ge=1, le=100_000)
     graph_connect_timeout_s: float = Field(default=5.0, gt=0)
+    #: how long the driver retries a transaction that failed transiently (the driver's default is 30 s)
+    graph_retry_time_s: float = Field(default=10.0, ge=0)
     #: only for an external ArcadeDB server: its HTTP API, used to create the full-text index
     graph_http_url: str | None = None
     arcadedb_heap: str = "1g"

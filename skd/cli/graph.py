@@ -48,6 +48,7 @@ def load(
 def export(
     fmt: ExportFormat = typer.Option(ExportFormat.jsonl, "--format", "-f", help="tsv (ATOMIC layout) or jsonl"),
     min_score: float = typer.Option(None, "--min-score", help="only triples with a critic score at least this"),
+    labelled: bool = typer.Option(False, "--labelled", help="only triples with human labels (critic training data)"),
     out: Path = typer.Option(None, "--out", "-o", help="file to write (default: standard output)"),
 ) -> None:
     """Write the graph's triples as ATOMIC TSV or as JSONL with scores, provenance and human labels."""
@@ -55,7 +56,7 @@ def export(
 
     writer = write_tsv if fmt is ExportFormat.tsv else write_jsonl
     with open_store() as store:
-        triples = store.export(min_score=min_score)
+        triples = store.export(min_score=min_score, labelled=labelled)
         if out is None:
             n = writer(triples, sys.stdout)
         else:

@@ -87,6 +87,8 @@ def test_export_streams_every_triple_with_min_score(store: GraphStore) -> None:
     exported = list(store.export())
     assert len(exported) == 5 and all(isinstance(t, Triple) for t in exported)
     assert {t.tail for t in store.export(min_score=0.6)} == {"to drive", "money"}
+    store.annotate("PersonX buys a car", "xNeed", "money", 2)
+    assert [(t.tail, t.labels) for t in store.export(labelled=True)] == [("money", [2])]
 
 
 def test_cursors_round_trip_and_reject_garbage() -> None:
