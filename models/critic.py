@@ -1,4 +1,9 @@
-"""The critic: an encoder and a small head that score how acceptable a verbalised triple is, with its cutoffs.
+"""The critic: an encoder and a small head that score how acceptable a triple is, with its cutoffs.
+
+Three modes share one folder format. `pair` (the default) encodes the event and the tail apart with
+the frozen encoder and gives the head [u, v, |u-v|, u*v, one-hot relation] (the SBERT/InferSent pair
+classifier), so it sees whether the tail fits the event; `head` gives it one embedding of the whole
+verbalised triple; `finetune` trains the encoder too on the verbalised triple.
 
 A saved critic is a normal Hugging Face folder (the encoder's `config.json`, `model.safetensors` and
 tokenizer files) plus `critic_head.safetensors` and `critic.json`: the `CriticConfig` with the
@@ -15,19 +20,22 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from graph_schema.records import Triple
-from graph_schema.relations import get_relation
+from graph_schema.relations import RELATIONS, get_relation
 from models.calibration import cutoff_for_precision, cutoff_for_recall, level_key
 from skd.errors import InputError, ModelError
 
-__all__ = ["CONFIG_NAME", "HEAD_NAME", "Critic", "CriticConfig", "CriticModel", "Item", "ProgressFn",
-           "verbalise"]
+__all__ = ["CONFIG_NAME", "HEAD_NAME", "MODES", "Critic", "CriticConfig", "CriticModel", "Item",
+           "PairCriticModel", "ProgressFn", "split_item", "verbalise"]
 
 CONFIG_NAME = "critic.json"
 HEAD_NAME = "critic_head.safetensors"
 FORMAT_VERSION = 1
+#: pair: frozen encoder, event and tail apart; head: frozen encoder, whole sentence; finetune: both trained
+MODES = ("pair", "head", "finetune")
 
 #: A triple to score: a `Triple`, or `(head, relation, tail)` with the relation's ATOMIC name.
 Item = Triple | tuple[str, str, str] | Sequence[str]
@@ -40,7 +48,7 @@ class CriticConfig:
     """Everything needed to rebuild and use a critic, saved as `critic.json` beside the weights."""
 
     encoder: str = "all-MiniLM-L6-v2"  # what it was trained from (a built-in name, id or path), for the record
-    mode: str = "head"  # head: frozen encoder, trained head; finetune: both trained
+    mode: str = "head"  # one of MODES; "head" here because critics saved before `pair` existed lack none
     max_length: int = 64
     hidden: int = 256
     dropout: float = 0.1
@@ -48,6 +56,7 @@ class CriticConfig:
     levels: dict[str, dict[str, float]] = field(default_factory=dict)  # "0.8" -> cutoff, precision, recall
     curve: list[list[float]] = field(default_factory=list)  # validation (cutoff, precision, recall), high to low
     metrics: dict[str, Any] = field(default_factory=dict)
+    relations: list[str] = field(default_factory=list)  # pair mode: the one-hot's order, fixed at training
     format_version: int = FORMAT_VERSION
 
     @classmethod
@@ -56,8 +65,14 @@ class CriticConfig:
         return cls(**{k: v for k, v in obj.items() if k in known})
 
 
+def mean_pool(encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    states = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    mask = attention_mask.unsqueeze(-1).to(states.dtype)
+    return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
 class CriticModel(nn.Module):
-    """Mean-pooled encoder states into a one-logit head: the logit of "acceptable"."""
+    """Mean-pooled encoder states of the verbalised triple into a one-logit head: the logit of "acceptable"."""
 
     def __init__(self, encoder: nn.Module, hidden: int = 256, dropout: float = 0.1) -> None:
         super().__init__()
@@ -68,16 +83,42 @@ class CriticModel(nn.Module):
                                   nn.Dropout(dropout), nn.Linear(hidden, 1))
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(states.dtype)
-        return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return mean_pool(self.encoder, input_ids, attention_mask)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(input_ids, attention_mask)).squeeze(-1)
 
 
-def verbalise(item: Item) -> str:
-    """The sentence the critic reads for one triple (the relation catalogue's verbalisation)."""
+class PairCriticModel(nn.Module):
+    """Event embedding u and tail embedding v (frozen encoder, mean-pooled, unit length) into a one-logit MLP
+    over [u, v, |u-v|, u*v, one-hot relation]."""
+
+    def __init__(self, encoder: nn.Module, relations: Sequence[str], hidden: int = 256,
+                 dropout: float = 0.1) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.relations = list(relations)
+        self.width = int(encoder.config.hidden_size)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(4 * self.width + len(self.relations), hidden),
+                                  nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return mean_pool(self.encoder, input_ids, attention_mask)
+
+    def features(self, u: torch.Tensor, v: torch.Tensor, relation: torch.Tensor) -> torch.Tensor:
+        u, v = F.normalize(u.float(), dim=-1), F.normalize(v.float(), dim=-1)
+        # a unit vector's parts are ~1/sqrt(width) and products ~1/width: rescale each block to ~1 so
+        # no block is drowned out without learning a normalisation (which would need saving)
+        root = self.width ** 0.5
+        one_hot = F.one_hot(relation, len(self.relations)).to(u.dtype)
+        return torch.cat([u * root, v * root, (u - v).abs() * root, u * v * self.width, one_hot], dim=-1)
+
+    def forward(self, u: torch.Tensor, v: torch.Tensor, relation: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(u, v, relation)).squeeze(-1)
+
+
+def split_item(item: Item) -> tuple[str, str, str]:
+    """(head, relation, tail) of a triple to score; the relation is checked against the catalogue."""
     if isinstance(item, Triple):
         head, relation, tail = item.head, item.relation, item.tail
     else:
@@ -85,7 +126,28 @@ def verbalise(item: Item) -> str:
             head, relation, tail = item
         except (TypeError, ValueError) as e:
             raise InputError(f"a triple to score must be a Triple or (head, relation, tail), got {item!r}") from e
-    return get_relation(relation).verbalise(str(head), str(tail))
+    return str(head), get_relation(relation).name, str(tail)
+
+
+def verbalise(item: Item) -> str:
+    """The sentence the critic reads for one triple (the relation catalogue's verbalisation)."""
+    head, relation, tail = split_item(item)
+    return get_relation(relation).verbalise(head, tail)
+
+
+def relation_names() -> list[str]:
+    return [r.name for r in RELATIONS]
+
+
+def build_model(encoder: nn.Module, config: CriticConfig) -> CriticModel | PairCriticModel:
+    """The module for the config's mode, with a fresh head."""
+    if config.mode not in MODES:
+        raise ModelError(f"unknown critic mode {config.mode!r}; known: {', '.join(MODES)}")
+    if config.mode == "pair":
+        if not config.relations:
+            config.relations = relation_names()
+        return PairCriticModel(encoder, config.relations, hidden=config.hidden, dropout=config.dropout)
+    return CriticModel(encoder, hidden=config.hidden, dropout=config.dropout)
 
 
 def default_device() -> torch.device:
@@ -95,7 +157,8 @@ def default_device() -> torch.device:
 class Critic:
     """A trained critic: scores triples (probability of acceptable) and knows its calibrated cutoffs."""
 
-    def __init__(self, model: CriticModel, tokenizer: Any, config: CriticConfig, path: Path | None = None) -> None:
+    def __init__(self, model: CriticModel | PairCriticModel, tokenizer: Any, config: CriticConfig,
+                 path: Path | None = None) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.config = config
@@ -118,7 +181,7 @@ class Critic:
             config = CriticConfig.from_json(json.loads(cfg_file.read_text(encoding="utf-8")))
             tokenizer = AutoTokenizer.from_pretrained(folder)
             encoder = AutoModel.from_pretrained(folder)
-            model = CriticModel(encoder, hidden=config.hidden, dropout=config.dropout)
+            model = build_model(encoder, config)
             model.head.load_state_dict(load_file(folder / HEAD_NAME))
         except (OSError, ValueError, RuntimeError, json.JSONDecodeError) as e:
             raise ModelError(f"cannot load the critic at {folder}: {e}") from e
@@ -153,18 +216,28 @@ class Critic:
     def _batches(self, texts: Sequence[str], batch_size: int) -> Iterable[tuple[list[int], dict[str, torch.Tensor]]]:
         if batch_size < 1:
             raise InputError(f"batch size must be at least 1, got {batch_size}")
-        # sorting by length keeps padding (and so wasted compute) small within each batch
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        if not texts:
+            return
+        ids = self.tokenizer(list(texts), truncation=True, max_length=self.config.max_length)["input_ids"]
+        # sorted by token count, each batch padded only to its longest: little compute is spent on padding
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            enc = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                                 max_length=self.config.max_length, return_tensors="pt")
-            yield idx, {"input_ids": enc["input_ids"].to(self.device),
-                        "attention_mask": enc["attention_mask"].to(self.device)}
+            longest = max(len(ids[i]) for i in idx)
+            input_ids = torch.full((len(idx), longest), pad, dtype=torch.long)
+            mask = torch.zeros((len(idx), longest), dtype=torch.long)
+            for row, i in enumerate(idx):
+                input_ids[row, :len(ids[i])] = torch.tensor(ids[i])
+                mask[row, :len(ids[i])] = 1
+            yield idx, {"input_ids": input_ids.to(self.device), "attention_mask": mask.to(self.device)}
 
     @torch.inference_mode()
     def logits_of_texts(self, texts: Sequence[str], batch_size: int = 64,
                         progress: ProgressFn | None = None) -> list[float]:
+        """Logits of verbalised triples (the `head` and `finetune` modes)."""
+        if not isinstance(self.model, CriticModel):
+            raise ModelError("a pair critic reads (head, relation, tail) triples, not sentences; use `score`")
         self.model.eval()
         out = [0.0] * len(texts)
         done = 0
@@ -179,7 +252,7 @@ class Critic:
     @torch.inference_mode()
     def embed_texts(self, texts: Sequence[str], batch_size: int = 64,
                     progress: ProgressFn | None = None) -> torch.Tensor:
-        """Pooled encoder embeddings (on the CPU), in the order of `texts`; the head-only mode trains on these."""
+        """Pooled encoder embeddings (on the CPU), in the order of `texts`; the frozen modes train on these."""
         self.model.eval()
         width = int(self.model.encoder.config.hidden_size)
         out = torch.zeros(len(texts), width)
@@ -191,6 +264,39 @@ class Critic:
                 progress("embedding", done, len(texts))
         return out
 
+    @torch.inference_mode()
+    def pair_features(self, items: Iterable[Item], batch_size: int = 64,
+                      progress: ProgressFn | None = None) -> torch.Tensor:
+        """The pair head's inputs (on the CPU), one row per triple; each distinct text is encoded once."""
+        model = self.model
+        if not isinstance(model, PairCriticModel):
+            raise ModelError(f"pair features need a pair critic; this one is {self.config.mode!r}")
+        parts = [split_item(it) for it in items]
+        index = {name.lower(): i for i, name in enumerate(model.relations)}
+        try:
+            relations = torch.tensor([index[r.lower()] for _, r, _ in parts], dtype=torch.long)
+        except KeyError as e:
+            raise ModelError(f"this critic was trained without the relation {e.args[0]}") from e
+        # events repeat across relations (and a tail may repeat too): encode each text once
+        texts = list(dict.fromkeys(t for h, _, tail in parts for t in (h, tail)))
+        row = {t: i for i, t in enumerate(texts)}
+        emb = self.embed_texts(texts, batch_size, progress)
+        u = emb[torch.tensor([row[h] for h, _, _ in parts], dtype=torch.long)]
+        v = emb[torch.tensor([row[t] for _, _, t in parts], dtype=torch.long)]
+        return model.features(u, v, relations)
+
+    @torch.inference_mode()
+    def _pair_logits(self, items: Sequence[Item], batch_size: int, progress: ProgressFn | None) -> list[float]:
+        self.model.eval()
+        out: list[float] = []
+        chunk = 4096  # bounds the feature matrix (4 x width + relations floats a triple) on long inputs
+        for start in range(0, len(items), chunk):
+            feats = self.pair_features(items[start:start + chunk], batch_size)
+            out.extend(self.model.head(feats.to(self.device)).squeeze(-1).float().cpu().tolist())
+            if progress:
+                progress("scoring", min(start + chunk, len(items)), len(items))
+        return out
+
     def score_texts(self, texts: Sequence[str], batch_size: int = 64,
                     progress: ProgressFn | None = None) -> list[float]:
         logits = torch.tensor(self.logits_of_texts(texts, batch_size, progress), dtype=torch.float64)
@@ -198,7 +304,12 @@ class Critic:
 
     def score(self, items: Iterable[Item], batch_size: int = 64, progress: ProgressFn | None = None) -> list[float]:
         """The probability that each triple is acceptable, in [0, 1], in the order given."""
-        return self.score_texts([verbalise(it) for it in items], batch_size, progress)
+        if self.config.mode != "pair":
+            return self.score_texts([verbalise(it) for it in items], batch_size, progress)
+        if batch_size < 1:
+            raise InputError(f"batch size must be at least 1, got {batch_size}")
+        logits = torch.tensor(self._pair_logits(list(items), batch_size, progress), dtype=torch.float64)
+        return torch.sigmoid(logits).tolist()
 
     # -- cutoffs --------------------------------------------------------------------------------------
     @property

@@ -1,7 +1,8 @@
 """Training a critic on acceptability labels, calibrating its cutoffs on held-out events, and evaluating it.
 
-Reads top to bottom: labels -> split by event -> train (a head on frozen embeddings, or the whole
-encoder) -> score the validation split -> precision-recall curve and cutoffs -> save.
+Reads top to bottom: labels -> split by event -> train (a head on frozen embeddings of event and tail,
+or of the whole sentence; or the whole encoder) -> score the validation split -> precision-recall
+curve and cutoffs -> save.
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ from models.calibration import (
     recall_levels,
     thin_curve,
 )
-from models.critic import Critic, CriticConfig, CriticModel, ProgressFn, default_device, verbalise
+from models.critic import MODES, Critic, CriticConfig, ProgressFn, build_model, default_device, verbalise
 from models.critic_labels import LabeledTriple, read_labels, split_by_event
 from models.loading import load_encoder
 from skd.errors import InputError
 
-MODES = ("head", "finetune")
-DEFAULT_EPOCHS = {"head": 60, "finetune": 3}
+DEFAULT_MODE = "pair"
+DEFAULT_EPOCHS = {"pair": 60, "head": 60, "finetune": 3}
 
 Labels = str | Path | Iterable[dict[str, Any] | Triple] | Sequence[LabeledTriple]
 
@@ -51,11 +52,21 @@ def _check_classes(examples: Sequence[LabeledTriple], what: str) -> None:
                          f"of {len(examples)} (add labels, or bootstrap weak ones with `skd critic bootstrap`)")
 
 
+def _frozen_inputs(critic: Critic, train: Sequence[LabeledTriple], val: Sequence[LabeledTriple], batch_size: int,
+                   progress: ProgressFn | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The head's inputs, computed once with the frozen encoder: pair features, or sentence embeddings."""
+    if critic.config.mode == "pair":
+        # one call for both splits, so every distinct event and tail is encoded once
+        x = critic.pair_features([e.item for e in [*train, *val]], batch_size, progress)
+        return x[:len(train)], x[len(train):]
+    return (critic.embed_texts([verbalise(e.item) for e in train], batch_size, progress),
+            critic.embed_texts([verbalise(e.item) for e in val], batch_size, progress))
+
+
 def _train_head(critic: Critic, train: Sequence[LabeledTriple], val: Sequence[LabeledTriple], epochs: int,
                 lr: float, batch_size: int, progress: ProgressFn | None) -> dict[str, Any]:
-    """Fast mode: embed every sentence once with the frozen encoder, then fit only the head."""
-    x_train = critic.embed_texts([verbalise(e.item) for e in train], batch_size, progress)
-    x_val = critic.embed_texts([verbalise(e.item) for e in val], batch_size, progress)
+    """Fast modes: the head's inputs once with the frozen encoder, then fit only the head."""
+    x_train, x_val = _frozen_inputs(critic, train, val, batch_size, progress)
     y_train = torch.tensor([float(e.acceptable) for e in train])
     y_val = [int(e.acceptable) for e in val]
     head = critic.model.head.to("cpu")
@@ -128,23 +139,25 @@ def _train_finetune(critic: Critic, train: Sequence[LabeledTriple], val: Sequenc
 
 
 def train_critic(labels_path_or_rows: Labels, out_dir: str | Path, encoder: str = "all-MiniLM-L6-v2",
-                 mode: str = "head", epochs: int | None = None, seed: int = 0, progress: ProgressFn | None = None,
+                 mode: str = DEFAULT_MODE, epochs: int | None = None, seed: int = 0, progress: ProgressFn | None = None,
                  val_fraction: float = 0.2, batch_size: int | None = None, lr: float | None = None,
                  max_length: int = 64, hidden: int = 256,
                  levels: Sequence[float] = RECALL_LEVELS) -> Critic:
     """Train a critic on labelled triples, calibrate it on held-out events and save it to `out_dir`.
 
-    `encoder` is a built-in name, a Hugging Face id or a local folder. `mode` is `head` (frozen encoder,
-    only the head is trained: seconds to minutes on a CPU) or `finetune` (the paper's way, with
-    RoBERTa-large; slow without a GPU). The validation split holds out `val_fraction` of the events.
+    `encoder` is a built-in name, a Hugging Face id or a local folder. `mode` is `pair` (frozen encoder;
+    event and tail encoded apart, the head compares them: minutes on a CPU), `head` (frozen encoder, one
+    embedding of the whole sentence; weaker) or `finetune` (the paper's way, with RoBERTa-large; slow
+    without a GPU). The validation split holds out `val_fraction` of the events.
     """
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
     epochs = DEFAULT_EPOCHS[mode] if epochs is None else epochs
     if epochs < 1:
         raise InputError("epochs must be at least 1")
-    batch_size = batch_size or (64 if mode == "head" else 32)
-    lr = lr or (1e-3 if mode == "head" else 3e-5)
+    frozen = mode != "finetune"
+    batch_size = batch_size or (64 if frozen else 32)
+    lr = lr or (1e-3 if frozen else 3e-5)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -160,8 +173,8 @@ def train_critic(labels_path_or_rows: Labels, out_dir: str | Path, encoder: str 
 
     enc_model, tokenizer = load_encoder(encoder)
     config = CriticConfig(encoder=str(encoder), mode=mode, max_length=max_length, hidden=hidden)
-    critic = Critic(CriticModel(enc_model, hidden=hidden).to(default_device()), tokenizer, config)
-    if mode == "head":
+    critic = Critic(build_model(enc_model, config).to(default_device()), tokenizer, config)
+    if frozen:
         critic.model.encoder.requires_grad_(False)
         fit = _train_head(critic, train, val, epochs, lr, batch_size, progress)
     else:

@@ -1,4 +1,4 @@
-"""The critic with a tiny real BERT: training in both modes, the saved folder, scoring and cutoffs."""
+"""The critic with a tiny real BERT: training in each mode, the saved folder, scoring and cutoffs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 
 from graph_schema.records import Triple
 from models.calibration import at_cutoff
-from models.critic import CONFIG_NAME, HEAD_NAME, Critic, verbalise
+from models.critic import CONFIG_NAME, HEAD_NAME, Critic, PairCriticModel, verbalise
 from models.critic_labels import bootstrap_labels, read_labels, split_by_event
 from models.critic_train import evaluate_critic, train_critic
 from skd.errors import InputError, ModelError
@@ -31,30 +31,48 @@ def weak_labels(atomic_sample: Path, tmp_path_factory: pytest.TempPathFactory) -
     return folder / "weak.jsonl"
 
 
-@pytest.fixture(scope="module")
-def critic_dir(bert: Path, weak_labels: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+ITEMS = [("PersonX buys a car", "xWant", "to drive it"), ("PersonX buys a car", "xWant", "buys a car"),
+         ("PersonX eats", "xNeed", "to get food"), ("PersonX buys a car", "xNeed", "money")]
+
+
+@pytest.fixture(scope="module", params=["pair", "head"])
+def trained(request: pytest.FixtureRequest, bert: Path, weak_labels: Path,
+            tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Critic]:
+    """A critic of each frozen-encoder mode: `pair` (the default) and `head` (what older critics are)."""
     out = tmp_path_factory.mktemp("critic") / "tiny-critic"
-    train_critic(weak_labels, out, encoder=str(bert), mode="head", epochs=5, seed=0)
-    return out
+    mode = {} if request.param == "pair" else {"mode": "head"}
+    critic = train_critic(weak_labels, out, encoder=str(bert), epochs=5, seed=0, **mode)
+    assert critic.config.mode == request.param
+    return out, critic
 
 
-def test_saved_critic_is_a_hugging_face_folder_with_its_calibration(critic_dir: Path) -> None:
+@pytest.fixture(scope="module")
+def critic_dir(trained: tuple[Path, Critic]) -> Path:
+    return trained[0]
+
+
+def test_saved_critic_is_a_hugging_face_folder_with_its_calibration(trained: tuple[Path, Critic]) -> None:
+    critic_dir, critic = trained
     names = {p.name for p in critic_dir.iterdir()}
     assert {"config.json", "model.safetensors", HEAD_NAME, CONFIG_NAME, "tokenizer.json"} <= names
     cfg = json.loads((critic_dir / CONFIG_NAME).read_text(encoding="utf-8"))
-    assert cfg["mode"] == "head" and cfg["max_length"] == 64
+    assert cfg["mode"] == critic.config.mode and cfg["max_length"] == 64
     assert list(cfg["levels"]) == ["0.5", "0.6", "0.7", "0.8", "0.9"]
     assert cfg["metrics"]["split"] == "validation, by event"
     assert 0.0 <= cfg["metrics"]["roc_auc"] <= 1.0 and cfg["metrics"]["val_examples"] > 0
     assert cfg["curve"] and not (critic_dir.parent / "tiny-critic.partial").exists()
 
 
-def test_load_scores_like_the_trained_critic_and_accepts_triples_or_tuples(critic_dir: Path) -> None:
+def test_load_scores_like_the_trained_critic_and_accepts_triples_or_tuples(trained: tuple[Path, Critic]) -> None:
+    critic_dir, fresh = trained
     critic = Critic.load(critic_dir)
-    items = [("PersonX buys a car", "xWant", "to drive it"), ("PersonX buys a car", "xWant", "buys a car"),
-             ("PersonX eats", "xNeed", "to get food")]
+    assert critic.config.mode == fresh.config.mode
+    items = ITEMS
     scores = critic.score(items, batch_size=2)
-    assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores)
+    assert len(scores) == len(items) and all(0.0 <= s <= 1.0 for s in scores)
+    assert len(set(scores)) > 1, "every triple got the same score"
+    # the reloaded folder scores exactly as the critic that training returned
+    assert scores == pytest.approx(fresh.score(items), abs=1e-6)
     assert critic.score([Triple(*items[2])]) == pytest.approx([scores[2]], abs=1e-6)
     # batching and length sorting do not change a triple's score
     assert critic.score(items[::-1], batch_size=64) == pytest.approx(scores[::-1], abs=1e-5)
@@ -84,14 +102,38 @@ def test_stored_cutoffs_reach_their_recall_on_the_validation_events(critic_dir: 
         critic.cutoff(recall_level=0.8, min_precision=0.9)
 
 
-def test_head_mode_learns_to_separate_easy_labels(bert: Path, atomic_sample: Path, tmp_path: Path) -> None:
+def test_pair_critic_encodes_event_and_tail_apart_with_the_relation(trained: tuple[Path, Critic]) -> None:
+    critic = Critic.load(trained[0])
+    if critic.config.mode != "pair":
+        pytest.skip("pair features belong to pair critics")
+    assert isinstance(critic.model, PairCriticModel)
+    assert critic.config.relations[:2] == ["AtLocation", "CapableOf"] and len(critic.config.relations) == 23
+    width = critic.model.width
+    feats = critic.pair_features(ITEMS)
+    assert feats.shape == (len(ITEMS), 4 * width + 23)
+    u, v = feats[:, :width], feats[:, width:2 * width]
+    assert torch.equal(u[0], u[1]) and torch.equal(u[0], u[3])  # one event, one embedding
+    assert not torch.equal(v[0], v[1])
+    assert torch.allclose(u.norm(dim=-1), torch.full((len(ITEMS),), width ** 0.5))  # unit length, rescaled
+    one_hot = feats[:, 4 * width:]
+    names = critic.config.relations
+    assert [names[i] for i in one_hot.argmax(-1).tolist()] == ["xWant", "xWant", "xNeed", "xNeed"]
+    # the score reads those features: a batch of one scores the same as a batch with its event's siblings
+    assert critic.score(ITEMS[:1]) == pytest.approx(critic.score(ITEMS)[:1], abs=1e-6)
+    with pytest.raises(ModelError, match="not sentences"):
+        critic.score_texts([verbalise(ITEMS[0])])
+
+
+@pytest.mark.parametrize("mode", ["pair", "head"])
+def test_frozen_modes_learn_to_separate_easy_labels(mode: str, bert: Path, atomic_sample: Path,
+                                                    tmp_path: Path) -> None:
     lines = atomic_sample.read_text(encoding="utf-8").splitlines()[:300]
     rows = []
     for i, line in enumerate(lines):
         head, rel, tail = line.split("\t")
         rows.append({"head": head, "relation": rel, "tail": tail, "label": 2})
         rows.append({"head": head, "relation": rel, "tail": "qz" * (3 + i % 4) + " xv vx", "label": -2})
-    critic = train_critic(rows, tmp_path / "easy", encoder=str(bert), mode="head", epochs=20, seed=0)
+    critic = train_critic(rows, tmp_path / "easy", encoder=str(bert), mode=mode, epochs=20, seed=0)
     assert critic.config.metrics["roc_auc"] > 0.9
 
 

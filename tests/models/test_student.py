@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,14 +20,6 @@ TAUGHT = [("PersonX buys a car", "xWant", "to drive it"), ("PersonX buys a car",
           ("PersonX eats pizza", "xReact", "full"), ("PersonX eats pizza", "xIntent", "to stop being hungry"),
           ("PersonX goes to school", "xEffect", "learns a lot"), ("PersonX goes to school", "oReact", "proud")]
 REQUESTS = [(h, r) for h, r, _ in TAUGHT]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 from transformers import AutoModel, AutoTokenizer
 
 from graph_schema.records import make_triple
@@ -37,14 +35,6 @@ PersonX eats pizza\txReact\tfull
 PersonX eats pizza\txReact\tsatisfied
 PersonX goes to school\toReact\tnone
 """
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

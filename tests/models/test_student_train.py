@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,15 +15,6 @@ from models.student_data import read_examples, select_triples, to_example, tripl
 from models.student_train import CKPT_DIR, TrainProgress, encode, micro_batch, train_student, validation_loss
 from skd.errors import InputError
 from tests.tiny_models import tiny_gpt2
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    # a 64-wide model gains nothing from threads, and on a busy 2-core box they fight each other
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
