@@ -21,7 +21,7 @@ from ingest.pipeline_config import PipelineConfig, bundled_path, config_hash, lo
 from ingest.pipeline_report import build_report, write_report
 from ingest.pipeline_stages import STAGES, ProgressSink, Stage, StageContext, stage_names
 from ingest.run import now_iso
-from skd.errors import InputError
+from skd.errors import ConfigError, InputError
 from skd.settings import Settings, get_settings
 
 __all__ = ["DEMO_CONFIG", "STATE_FILE", "PipelineProgress", "PipelineResult", "PipelineState", "StageResult",
@@ -113,9 +113,19 @@ class PipelineState:
         self.save()
 
 
-def _remove(run_dir: Path, stage: Stage) -> None:
+def _inputs(cfg: PipelineConfig) -> list[Path]:
+    """Files the config points at, which a stage's clean-up must never delete."""
+    given = [cfg.critic.path, cfg.events.file, cfg.events.seed_file]
+    return [cfg.resolve(p).resolve() for p in given if p is not None]
+
+
+def _remove(run_dir: Path, stage: Stage, keep: list[Path]) -> None:
     for name in stage.owns:
         p = run_dir / name
+        clash = [k for k in keep if k == p.resolve() or p.resolve() in k.parents]
+        if clash:
+            raise ConfigError(f"{clash[0]} is inside {p}, which the {stage.name} stage rewrites; "
+                              "copy it out of the run folder first")
         if p.is_dir():
             shutil.rmtree(p)
         elif p.exists():
@@ -168,7 +178,7 @@ def run_pipeline(config: PipelineConfig | Path | str, *, settings: Settings | No
             invalidated = True
             resumed = i < first_forced and state.can_resume(stage.name, digest)
             if not resumed:
-                _remove(folder, stage)
+                _remove(folder, stage, _inputs(cfg))
             state.start(stage.name, digest, part)
             progress.stage_started(i, len(STAGES), stage.name, stage.title, resumed)
             # CPU time beside wall time: on a shared machine the wall clock says little about the work

@@ -113,11 +113,22 @@ class CriticSection(_Section):
     bootstrap_events: int | None = Field(default=None, ge=2)
     negatives_per_positive: float = Field(default=1.0, ge=0)
     encoder: str = "all-MiniLM-L6-v2"
-    mode: Literal["head", "finetune"] = "head"
+    #: how the critic is trained (`models.critic.MODES`); unset: `train_critic`'s default
+    mode: str | None = None
     epochs: int | None = Field(default=None, ge=1)
     #: keep triples scoring at or above the cutoff calibrated for this recall level
     recall_level: float = Field(default=0.8, gt=0, le=1)
     batch_size: int = Field(default=64, ge=1)
+
+
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, value: str | None) -> str | None:
+        from models.critic import MODES
+
+        if value is not None and value not in MODES:
+            raise ValueError(f"unknown critic mode {value!r}; use one of {', '.join(MODES)}")
+        return value
 
 
 class LoadSection(_Section):

@@ -137,8 +137,17 @@ def _stopped(what: str, stopped: str | None, have: int) -> None:
 
 
 # -- 1. teacher events --------------------------------------------------------------------------------------
+#: teacher keys that change how fast or how far a run goes, not what it writes: raising a cap resumes
+_TEACHER_PACE = {"concurrency", "batch_size", "price_per_1k_prompt_tokens", "price_per_1k_completion_tokens",
+                 "max_cost", "max_tokens"}
+
+
+def _teacher_part(c: PipelineConfig) -> dict[str, Any]:
+    return c.teacher.model_dump(exclude=_TEACHER_PACE)
+
+
 def _events_part(c: PipelineConfig, s: Settings) -> dict[str, Any]:
-    return {"teacher": c.teacher.model_dump(), "events": c.events.model_dump(mode="json"), "seed": c.run.seed}
+    return {"teacher": _teacher_part(c), "events": c.events.model_dump(mode="json"), "seed": c.run.seed}
 
 
 def _events_from_file(ctx: StageContext, path: Path) -> StageOutput:
@@ -189,7 +198,7 @@ def _events(ctx: StageContext) -> StageOutput:
 
 # -- 2. teacher inferences ----------------------------------------------------------------------------------
 def _inferences_part(c: PipelineConfig, s: Settings) -> dict[str, Any]:
-    return {"teacher": c.teacher.model_dump(), "inferences": c.inferences.model_dump(),
+    return {"teacher": _teacher_part(c), "inferences": c.inferences.model_dump(),
             "relations": c.run.relation_names, "seed": c.run.seed}
 
 
@@ -262,8 +271,9 @@ def _critic(ctx: StageContext) -> StageOutput:
     write_triples_tsv(graph, ctx.path(f"{CRITIC_DIR}/bootstrap-graph.tsv"))
     labels = bootstrap_labels(ctx.path(f"{CRITIC_DIR}/bootstrap-graph.tsv"), ctx.path(f"{CRITIC_DIR}/labels.jsonl"),
                               seed=run.seed, negatives_per_positive=cfg.negatives_per_positive, relations=relations)
+    mode = {"mode": cfg.mode} if cfg.mode else {}
     critic = train_critic(ctx.path(f"{CRITIC_DIR}/labels.jsonl"), ctx.path(f"{CRITIC_DIR}/model"),
-                          encoder=cfg.encoder, mode=cfg.mode, epochs=cfg.epochs, seed=run.seed,
+                          encoder=cfg.encoder, epochs=cfg.epochs, seed=run.seed, **mode,
                           progress=lambda what, done, total: ctx.progress.update(f"critic: {what}", done, total))
     ctx.set_critic(critic)
     metrics = critic.config.metrics

@@ -81,12 +81,13 @@ def train(
     out: Path = typer.Option(..., "--out", "-o", help="folder to save the critic in"),
     encoder: str | None = typer.Option(None, help="encoder: built-in name, HF id or folder "
                                                   "(default: SKD_CRITIC_ENCODER)"),
-    mode: str = typer.Option("head", help="head (frozen encoder, fast) or finetune (whole model)"),
-    epochs: int | None = typer.Option(None, help="epochs (default 60 for head, 3 for finetune)"),
+    mode: str = typer.Option("pair", help="pair (frozen encoder, event and tail apart; fast, the default), "
+                                          "head (frozen encoder, whole sentence) or finetune (whole model)"),
+    epochs: int | None = typer.Option(None, help="epochs (default 60 for pair and head, 3 for finetune)"),
     seed: int = typer.Option(0),
     val_fraction: float = typer.Option(0.2, help="share of events held out for calibration"),
     batch_size: int | None = typer.Option(None),
-    lr: float | None = typer.Option(None, help="learning rate (default 1e-3 head, 3e-5 finetune)"),
+    lr: float | None = typer.Option(None, help="learning rate (default 1e-3 pair and head, 3e-5 finetune)"),
 ) -> None:
     """Train a critic, calibrate cutoffs on held-out events, and save it with its metrics."""
     from models.critic_train import train_critic

@@ -38,7 +38,10 @@ def _rich_progress() -> Any:
 
         def update(self, description: str, done: int, total: int | None) -> None:
             if self.bar is not None:
-                self.bar.update(self.task, description=f"{self.title}: {description}", completed=done, total=total)
+                for task in self.bar.tasks:
+                    if task.id == self.task:
+                        task.total = total  # None is a real value here: a step of unknown length
+                self.bar.update(self.task, description=f"{self.title}: {description}", completed=done)
 
         def stage_finished(self, index: int, total: int, stage: str, title: str, record: dict[str, Any]) -> None:
             from ingest.pipeline_report import stage_summary

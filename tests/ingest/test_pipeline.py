@@ -18,7 +18,7 @@ from ingest.pipeline_stages import stage_names
 from ingest.triples_io import read_triples
 from models.critic import Critic
 from models.student import Student
-from skd.errors import BudgetExceededError
+from skd.errors import BudgetExceededError, ConfigError
 from skd.settings import Settings
 from tests.openai_stub_server import StubServer
 from tests.tiny_models import tiny_bert, tiny_gpt2
@@ -266,3 +266,16 @@ def test_cli_pipeline_prints_progress_and_the_report_then_skips(tmp_path: Path, 
     assert "skipped" in again.stderr and "# Pipeline run `cli`" in again.stdout
     bad = CliRunner().invoke(app, ["pipeline", str(cfg), "--from", "students"])
     assert bad.exit_code != 0 and "unknown stage 'students'" in bad.output
+
+
+def test_a_config_pointing_into_a_folder_a_stage_rewrites_is_refused(tmp_path: Path, models: dict[str, Path],
+                                                                     settings: Settings) -> None:
+    inside = tmp_path / "run" / "critic" / "model"
+    inside.mkdir(parents=True)
+    (inside / "keep.txt").write_text("mine")
+    cfg = config(tmp_path, models, {"model": str(models["gpt2"])}, events={"file": "events.txt"},
+                 inferences={"examples_per_prompt": 1, "max_tokens": 4}, critic={"path": str(inside)})
+    (tmp_path / "events.txt").write_text("PersonX buys a car\nPersonX loses a key\n")
+    with pytest.raises(ConfigError, match=r"inside .*critic"):
+        run_pipeline(cfg, settings=settings, until_stage="critic")
+    assert (inside / "keep.txt").read_text() == "mine"

@@ -40,7 +40,7 @@ def test_a_bad_value_is_named_with_the_reason(tmp_path: Path) -> None:
         load_config(write(tmp_path, "[critic]\nrecall_level = 1.5\n"))
     with pytest.raises(ConfigError, match=r"run\.relations: .*unknown relation 'xWants'"):
         load_config(write(tmp_path, '[run]\nrelations = ["xWant", "xWants"]\n'))
-    with pytest.raises(ConfigError, match=r"critic\.mode: "):
+    with pytest.raises(ConfigError, match=r"critic\.mode: .*unknown critic mode 'full'"):
         load_config(write(tmp_path, '[critic]\nmode = "full"\n'))
     # every problem at once, not one per run
     with pytest.raises(ConfigError) as info:
@@ -74,6 +74,8 @@ def test_each_stage_hashes_only_its_part() -> None:
     teacher = parse_config({"teacher": {"model": "openai:m", "base_url": "http://x/v1"}})
     differs = [st.name for st in STAGES if config_hash(st.part(base, s)) != config_hash(st.part(teacher, s))]
     assert differs == ["events", "inferences"]
+    capped = parse_config({"teacher": {"max_cost": 5.0, "concurrency": 4}})
+    assert all(config_hash(st.part(base, s)) == config_hash(st.part(capped, s)) for st in STAGES)
     other_graph = s.model_copy(update={"graph_uri": "neo4j://db:7687"})
     assert [st.name for st in STAGES if config_hash(st.part(base, s)) != config_hash(st.part(base, other_graph))] \
         == ["load"]

