@@ -71,7 +71,9 @@ class LocalTeacher:
                     **enc, max_new_tokens=max_tokens, do_sample=sampling, num_return_sequences=per,
                     temperature=temperature if sampling else None, top_p=top_p if sampling else None,
                     top_k=0 if sampling else None, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-                    return_dict_in_generate=True, output_logits=True)
+                    return_dict_in_generate=True, output_logits=True,
+                    # stop each sequence at its first stop string instead of always writing max_tokens
+                    **({"stop_strings": list(stop), "tokenizer": tok} if stop else {}))
             except (RuntimeError, ValueError) as e:
                 raise ModelError(f"{self.name}: generation failed: {e}") from e
             width = enc["input_ids"].shape[1]

@@ -14,7 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Every knob of the project. Each field `foo` is read from `SKD_FOO`."""
 
-    model_config = SettingsConfigDict(env_prefix="SKD_", env_file=".env", extra="ignore")
+    # an empty variable (SKD_CRITIC_PATH=) means unset, as in a compose file that passes optional ones
+    model_config = SettingsConfigDict(env_prefix="SKD_", env_file=".env", extra="ignore", env_ignore_empty=True)
 
     # -- where local state lives (embedded database, caches, trained models) --
     data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("skd", appauthor=False)))
