@@ -24,22 +24,16 @@ NOUNS = ["car", "house", "book", "bike", "letter", "garden", "phone", "cake", "s
 
 
 def synthetic(n_triples: int, n_events: int, n_inferences: int, seed: int = 0) -> list[tuple[str, str, str]]:
-    """Distinct ATOMIC-shaped triples: every event gets several relations, tails drawn from a shared pool."""
+    """Distinct ATOMIC-shaped triples using every event and every inference: triple i joins event
+    i mod E, relation (i div E) mod 7 and inference i*7919 mod I (7919 is prime, so with I not a
+    multiple of it the tails cycle through all I inferences)."""
     rng = random.Random(seed)
     events = [f"PersonX {rng.choice(VERBS)} PersonY's {rng.choice(NOUNS)} number {i}" for i in range(n_events)]
     tails = [f"to {rng.choice(VERBS)} the {rng.choice(NOUNS)} {i}" for i in range(n_inferences)]
-    seen: set[tuple[int, int, int]] = set()
-    out: list[tuple[str, str, str]] = []
-    i = 0
-    while len(out) < n_triples:
-        e = i % n_events  # round robin, so every event is used
-        r, t = rng.randrange(len(RELATIONS)), rng.randrange(n_inferences)
-        i += 1
-        if (e, r, t) in seen:
-            continue
-        seen.add((e, r, t))
-        out.append((events[e], RELATIONS[r], tails[t]))
-    return out
+    if n_triples > n_events * len(RELATIONS):
+        raise SystemExit(f"at most {n_events * len(RELATIONS)} distinct triples with {n_events} events")
+    return [(events[i % n_events], RELATIONS[(i // n_events) % len(RELATIONS)], tails[(i * 7919) % n_inferences])
+            for i in range(n_triples)]
 
 
 def main() -> None:
