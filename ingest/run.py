@@ -79,48 +79,8 @@ def _repair_tail(path: Path) -> None:
         f.truncate(size - block + cut + 1 if cut >= 0 else size - block)
 
 
-class ShardWriter:
-    """Appends JSON rows to `<kind>-NNNNN.jsonl`, starting a new shard every `shard_rows` rows."""
-
-    def __init__(self, folder: Path, kind: str, shard_rows: int = SHARD_ROWS) -> None:
-        self.folder, self.kind, self.shard_rows = folder, kind, shard_rows
-        shards = sorted(folder.glob(f"{kind}-*.jsonl"))
-        self.index = int(shards[-1].stem.rsplit("-", 1)[1]) if shards else 0
-        self.rows = 0
-        if shards:
-            _repair_tail(shards[-1])
-            with shards[-1].open(encoding="utf-8") as f:
-                self.rows = sum(1 for _ in f)
-        self._fh: IO[str] | None = None
-
-    @property
-    def path(self) -> Path:
-        return self.folder / f"{self.kind}-{self.index:05d}.jsonl"
-
-    def write(self, row: dict[str, Any]) -> None:
-        if self.rows >= self.shard_rows:
-            self.close()
-            self.index += 1
-            self.rows = 0
-        if self._fh is None:
-            self._fh = self.path.open("a", encoding="utf-8")
-        self._fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        self.rows += 1
-
-    def sync(self) -> None:
-        if self._fh is not None:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self.sync()
-            self._fh.close()
-            self._fh = None
-
-
 class AppendLog:
-    """One append-only JSONL file (done markers, rejects) with the same repair-on-open rule."""
+    """One append-only JSONL file (done markers, rejects); a torn last line is repaired on open."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -143,6 +103,33 @@ class AppendLog:
             self.sync()
             self._fh.close()
             self._fh = None
+
+
+class ShardWriter(AppendLog):
+    """Appends JSON rows to `<kind>-NNNNN.jsonl`, starting a new shard every `shard_rows` rows."""
+
+    def __init__(self, folder: Path, kind: str, shard_rows: int = SHARD_ROWS) -> None:
+        self.folder, self.kind, self.shard_rows = folder, kind, shard_rows
+        shards = sorted(folder.glob(f"{kind}-*.jsonl"))
+        self.index = int(shards[-1].stem.rsplit("-", 1)[1]) if shards else 0
+        self.rows = 0
+        if shards:
+            _repair_tail(shards[-1])
+            with shards[-1].open(encoding="utf-8") as f:
+                self.rows = sum(1 for _ in f)
+        self._fh = None
+
+    @property  # type: ignore[override]
+    def path(self) -> Path:
+        return self.folder / f"{self.kind}-{self.index:05d}.jsonl"
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self.rows >= self.shard_rows:
+            self.close()
+            self.index += 1
+            self.rows = 0
+        super().write(row)
+        self.rows += 1
 
 
 def read_rows(paths: list[Path]) -> Iterator[dict[str, Any]]:
