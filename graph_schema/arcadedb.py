@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import secrets
+import shlex
 import signal
 import socket
 import subprocess
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from skd.errors import GraphUnavailableError
+from skd.errors import ConfigError, GraphUnavailableError
 
 DATABASE = "kg"
 USER = "root"
@@ -84,9 +85,13 @@ def _alive(pid: int) -> bool:
 class EmbeddedArcadeDB:
     """Lifecycle of the embedded ArcadeDB server whose state lives in `root`."""
 
-    def __init__(self, root: Path, heap: str = "1g", start_timeout_s: float = 60.0) -> None:
+    def __init__(self, root: Path, heap: str = "1g", start_timeout_s: float = 60.0, jvm_options: str = "") -> None:
         self.root = root
         self.heap = heap
+        try:
+            self.jvm_options = shlex.split(jvm_options)
+        except ValueError as e:
+            raise ConfigError(f"SKD_ARCADEDB_JVM_OPTIONS {jvm_options!r} is not shell-style words: {e}") from e
         self.start_timeout_s = start_timeout_s
         self.info_path = root / "server.json"
         self.log_path = root / "server.log"
@@ -126,7 +131,7 @@ class EmbeddedArcadeDB:
             "arcadedb.server.httpIncomingPort": http,
             "arcadedb.server.defaultDatabases": f"{DATABASE}[{USER}]",
         }
-        cmd = [str(java), f"-Xmx{self.heap}", *(f"-D{k}={v}" for k, v in props.items()),
+        cmd = [str(java), f"-Xmx{self.heap}", *self.jvm_options, *(f"-D{k}={v}" for k, v in props.items()),
                "-cp", f"{pkg / 'jars'}/*", "com.arcadedb.server.ArcadeDBServer"]
         with self.log_path.open("ab") as log:
             proc = subprocess.Popen(cmd, cwd=self.root, stdout=log, stderr=subprocess.STDOUT,

@@ -16,7 +16,8 @@ from skd.settings import Settings, get_settings
 
 def embedded_server(settings: Settings | None = None) -> EmbeddedArcadeDB:
     s = settings or get_settings()
-    return EmbeddedArcadeDB(s.arcadedb_dir, heap=s.arcadedb_heap, start_timeout_s=s.arcadedb_start_timeout_s)
+    return EmbeddedArcadeDB(s.arcadedb_dir, heap=s.arcadedb_heap, start_timeout_s=s.arcadedb_start_timeout_s,
+                           jvm_options=s.arcadedb_jvm_options)
 
 
 def _wait_ready(driver: Driver, database: str | None, timeout_s: float) -> None:

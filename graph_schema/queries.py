@@ -81,6 +81,7 @@ ON MATCH SET r.labels = coalesce(r.labels, []) + [$label],
 RETURN r.labels AS labels, r.score AS score, r.sources AS sources"""
 
 
+#: An edge's fields, in the order `GraphStore` reads them by position: keep them last in every RETURN.
 _EDGE_FIELDS = """type(r) AS rel_type, i.key AS tail_key, i.text AS tail, r.score AS score,
        r.sources AS sources, r.runs AS runs, r.teachers AS teachers, r.prompts AS prompts,
        r.labels AS labels"""

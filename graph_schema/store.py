@@ -73,12 +73,18 @@ class _Batch:
         return [{"key": k, "text": v} for k, v in texts.items()]
 
 
+#: How many values `queries._EDGE_FIELDS` returns; they end every record that describes an edge.
+_EDGE_WIDTH = 9
+
+
 def _edge(record: Any) -> Edge:
+    """An Edge from the trailing `_EDGE_FIELDS` values of a record, read by position: a record is a tuple,
+    and reading nine values by name costs more than the rest of a lookup's client work."""
+    rel_type, tail_key, tail, score, sources, runs, teachers, prompts, labels = tuple(record)[-_EDGE_WIDTH:]
     return Edge(
-        relation=BY_REL_TYPE[record["rel_type"]].name, tail=record["tail"], tail_key=record["tail_key"],
-        score=record["score"], sources=list(record["sources"] or []), runs=list(record["runs"] or []),
-        teachers=list(record["teachers"] or []), prompts=list(record["prompts"] or []),
-        labels=[int(x) for x in (record["labels"] or [])],
+        relation=BY_REL_TYPE[rel_type].name, tail=tail, tail_key=tail_key, score=score,
+        sources=list(sources or []), runs=list(runs or []), teachers=list(teachers or []),
+        prompts=list(prompts or []), labels=[int(x) for x in (labels or [])],
     )
 
 

@@ -29,7 +29,7 @@ from models.calibration import cutoff_for_precision, cutoff_for_recall, level_ke
 from skd.errors import InputError, ModelError
 
 __all__ = ["CONFIG_NAME", "HEAD_NAME", "MODES", "Critic", "CriticConfig", "CriticModel", "Item",
-           "PairCriticModel", "ProgressFn", "split_item", "verbalise"]
+           "PairCriticModel", "PairInputs", "ProgressFn", "pair_logits", "split_item", "verbalise"]
 
 CONFIG_NAME = "critic.json"
 HEAD_NAME = "critic_head.safetensors"
@@ -57,6 +57,9 @@ class CriticConfig:
     curve: list[list[float]] = field(default_factory=list)  # validation (cutoff, precision, recall), high to low
     metrics: dict[str, Any] = field(default_factory=dict)
     relations: list[str] = field(default_factory=list)  # pair mode: the one-hot's order, fixed at training
+    #: pair mode: also give the head the tail's embedding in its relation's own slot (critics saved before
+    #: this existed lack the field and load without it)
+    tail_by_relation: bool = False
     format_version: int = FORMAT_VERSION
 
     @classmethod
@@ -91,15 +94,19 @@ class CriticModel(nn.Module):
 
 class PairCriticModel(nn.Module):
     """Event embedding u and tail embedding v (frozen encoder, mean-pooled, unit length) into a one-logit MLP
-    over [u, v, |u-v|, u*v, one-hot relation]."""
+    over [u, v, |u-v|, u*v, one-hot relation] and, with `tail_by_relation`, v once more in a block of its
+    own relation (zeros elsewhere): the first layer then holds weights per relation for the tail, so it
+    learns what a want, a need or an attribute looks like, which a one-hot beside v barely conveys."""
 
     def __init__(self, encoder: nn.Module, relations: Sequence[str], hidden: int = 256,
-                 dropout: float = 0.1) -> None:
+                 dropout: float = 0.1, tail_by_relation: bool = False) -> None:
         super().__init__()
         self.encoder = encoder
         self.relations = list(relations)
         self.width = int(encoder.config.hidden_size)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(4 * self.width + len(self.relations), hidden),
+        self.tail_by_relation = tail_by_relation
+        inputs = 4 * self.width + len(self.relations) + (len(self.relations) * self.width if tail_by_relation else 0)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(inputs, hidden),
                                   nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -111,10 +118,41 @@ class PairCriticModel(nn.Module):
         # no block is drowned out without learning a normalisation (which would need saving)
         root = self.width ** 0.5
         one_hot = F.one_hot(relation, len(self.relations)).to(u.dtype)
-        return torch.cat([u * root, v * root, (u - v).abs() * root, u * v * self.width, one_hot], dim=-1)
+        blocks = [u * root, v * root, (u - v).abs() * root, u * v * self.width, one_hot]
+        if self.tail_by_relation:
+            blocks.append((one_hot.unsqueeze(-1) * (v * root).unsqueeze(1)).flatten(1))
+        return torch.cat(blocks, dim=-1)
 
     def forward(self, u: torch.Tensor, v: torch.Tensor, relation: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(u, v, relation)).squeeze(-1)
+
+
+@dataclass(frozen=True, slots=True)
+class PairInputs:
+    """What a pair critic's head reads, before `PairCriticModel.features` widens it: event embeddings u,
+    tail embeddings v and relation indices, one row per triple. Compact (the features are ~27 times
+    wider), so training keeps these and widens one mini-batch at a time."""
+
+    u: torch.Tensor
+    v: torch.Tensor
+    relation: torch.Tensor
+
+    def rows(self, idx: torch.Tensor | slice) -> PairInputs:
+        return PairInputs(self.u[idx], self.v[idx], self.relation[idx])
+
+    def __len__(self) -> int:
+        return int(self.relation.shape[0])
+
+
+def pair_logits(model: PairCriticModel, inputs: PairInputs, batch: int = 1024) -> list[float]:
+    """The head's logits for pair inputs, widened into features a batch at a time."""
+    device = next(model.head.parameters()).device
+    out: list[float] = []
+    for start in range(0, len(inputs), batch):
+        part = inputs.rows(slice(start, start + batch))
+        feats = model.features(part.u.to(device), part.v.to(device), part.relation.to(device))
+        out.extend(model.head(feats).squeeze(-1).float().cpu().tolist())
+    return out
 
 
 def split_item(item: Item) -> tuple[str, str, str]:
@@ -146,7 +184,8 @@ def build_model(encoder: nn.Module, config: CriticConfig) -> CriticModel | PairC
     if config.mode == "pair":
         if not config.relations:
             config.relations = relation_names()
-        return PairCriticModel(encoder, config.relations, hidden=config.hidden, dropout=config.dropout)
+        return PairCriticModel(encoder, config.relations, hidden=config.hidden, dropout=config.dropout,
+                               tail_by_relation=config.tail_by_relation)
     return CriticModel(encoder, hidden=config.hidden, dropout=config.dropout)
 
 
@@ -264,10 +303,18 @@ class Critic:
                 progress("embedding", done, len(texts))
         return out
 
-    @torch.inference_mode()
     def pair_features(self, items: Iterable[Item], batch_size: int = 64,
                       progress: ProgressFn | None = None) -> torch.Tensor:
-        """The pair head's inputs (on the CPU), one row per triple; each distinct text is encoded once."""
+        """The pair head's inputs (on the CPU), one row per triple."""
+        inputs = self.pair_inputs(items, batch_size, progress)
+        assert isinstance(self.model, PairCriticModel)  # pair_inputs has checked it
+        return self.model.features(inputs.u, inputs.v, inputs.relation)
+
+    @torch.inference_mode()
+    def pair_inputs(self, items: Iterable[Item], batch_size: int = 64,
+                    progress: ProgressFn | None = None) -> PairInputs:
+        """Event and tail embeddings and relation indices (on the CPU), one row per triple, from which
+        `PairCriticModel.features` makes the head's inputs; each distinct text is encoded once."""
         model = self.model
         if not isinstance(model, PairCriticModel):
             raise ModelError(f"pair features need a pair critic; this one is {self.config.mode!r}")
@@ -283,16 +330,16 @@ class Critic:
         emb = self.embed_texts(texts, batch_size, progress)
         u = emb[torch.tensor([row[h] for h, _, _ in parts], dtype=torch.long)]
         v = emb[torch.tensor([row[t] for _, _, t in parts], dtype=torch.long)]
-        return model.features(u, v, relations)
+        return PairInputs(u, v, relations)
 
     @torch.inference_mode()
     def _pair_logits(self, items: Sequence[Item], batch_size: int, progress: ProgressFn | None) -> list[float]:
         self.model.eval()
         out: list[float] = []
-        chunk = 4096  # bounds the feature matrix (4 x width + relations floats a triple) on long inputs
+        chunk = 4096  # texts encoded at a time, so long inputs do not hold every embedding at once
         for start in range(0, len(items), chunk):
-            feats = self.pair_features(items[start:start + chunk], batch_size)
-            out.extend(self.model.head(feats.to(self.device)).squeeze(-1).float().cpu().tolist())
+            inputs = self.pair_inputs(items[start:start + chunk], batch_size)
+            out.extend(pair_logits(self.model, inputs))
             if progress:
                 progress("scoring", min(start + chunk, len(items)), len(items))
         return out

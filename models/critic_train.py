@@ -28,7 +28,17 @@ from models.calibration import (
     recall_levels,
     thin_curve,
 )
-from models.critic import MODES, Critic, CriticConfig, ProgressFn, build_model, default_device, verbalise
+from models.critic import (
+    MODES,
+    Critic,
+    CriticConfig,
+    PairInputs,
+    ProgressFn,
+    build_model,
+    default_device,
+    pair_logits,
+    verbalise,
+)
 from models.critic_labels import LabeledTriple, read_labels, split_by_event
 from models.loading import load_encoder
 from skd.errors import InputError
@@ -57,15 +67,32 @@ def _check_classes(examples: Sequence[LabeledTriple], what: str) -> None:
                          f"of {len(examples)} (add labels, or bootstrap weak ones with `skd critic bootstrap`)")
 
 
+FrozenInputs = torch.Tensor | PairInputs
+
+
 def _frozen_inputs(critic: Critic, train: Sequence[LabeledTriple], val: Sequence[LabeledTriple], batch_size: int,
-                   progress: ProgressFn | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The head's inputs, computed once with the frozen encoder: pair features, or sentence embeddings."""
+                   progress: ProgressFn | None) -> tuple[FrozenInputs, FrozenInputs]:
+    """What the head learns from, computed once with the frozen encoder: pair inputs, or sentence embeddings."""
     if critic.config.mode == "pair":
         # one call for both splits, so every distinct event and tail is encoded once
-        x = critic.pair_features([e.item for e in [*train, *val]], batch_size, progress)
-        return x[:len(train)], x[len(train):]
+        x = critic.pair_inputs([e.item for e in [*train, *val]], batch_size, progress)
+        return x.rows(slice(0, len(train))), x.rows(slice(len(train), None))
     return (critic.embed_texts([verbalise(e.item) for e in train], batch_size, progress),
             critic.embed_texts([verbalise(e.item) for e in val], batch_size, progress))
+
+
+def _head_logits(model: nn.Module, x: FrozenInputs, idx: torch.Tensor) -> torch.Tensor:
+    """The head's logits for rows `idx` of frozen inputs (pair inputs are widened here, a batch at a time)."""
+    if isinstance(x, PairInputs):
+        part = x.rows(idx)
+        return model.head(model.features(part.u, part.v, part.relation)).squeeze(-1)
+    return model.head(x[idx]).squeeze(-1)
+
+
+def _val_logits(model: nn.Module, x: FrozenInputs) -> list[float]:
+    if isinstance(x, PairInputs):
+        return pair_logits(model, x)  # widened a batch at a time
+    return model.head(x).squeeze(-1).tolist()
 
 
 def _train_head(critic: Critic, train: Sequence[LabeledTriple], val: Sequence[LabeledTriple], epochs: int,
@@ -74,7 +101,8 @@ def _train_head(critic: Critic, train: Sequence[LabeledTriple], val: Sequence[La
     x_train, x_val = _frozen_inputs(critic, train, val, batch_size, progress)
     y_train = torch.tensor([float(e.acceptable) for e in train])
     y_val = [int(e.acceptable) for e in val]
-    head = critic.model.head.to("cpu")
+    critic.model.to("cpu")
+    head = critic.model.head
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.01)
     loss_fn = nn.BCEWithLogitsLoss()
     best: tuple[float, int, dict[str, torch.Tensor]] = (-1.0, 0, {})
@@ -84,13 +112,13 @@ def _train_head(critic: Critic, train: Sequence[LabeledTriple], val: Sequence[La
         perm = torch.randperm(len(x_train))
         for start in range(0, len(perm), step_size):
             idx = perm[start:start + step_size]
-            loss = loss_fn(head(x_train[idx]).squeeze(-1), y_train[idx])
+            loss = loss_fn(_head_logits(critic.model, x_train, idx), y_train[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         head.eval()
         with torch.no_grad():
-            auc = metrics(y_val, head(x_val).squeeze(-1).tolist())["roc_auc"]
+            auc = metrics(y_val, _val_logits(critic.model, x_val))["roc_auc"]
         # keep the epoch that ranks held-out events best; the head over-fits fast on small label sets
         if auc > best[0]:
             best = (auc, epoch, {k: v.clone() for k, v in head.state_dict().items()})
@@ -99,7 +127,7 @@ def _train_head(critic: Critic, train: Sequence[LabeledTriple], val: Sequence[La
         if epoch - best[1] >= PATIENCE:
             break  # the head peaks early (epoch 7 on 1,500 ATOMIC lines); later epochs only over-fit
     head.load_state_dict(best[2])
-    head.to(critic.device)
+    critic.model.to(critic.device)
     return {"best_epoch": best[1], "best_val_roc_auc": best[0], "epochs_run": epoch}
 
 
@@ -179,7 +207,8 @@ def train_critic(labels_path_or_rows: Labels, out_dir: str | Path, encoder: str 
     _check_classes(train, "training split")
 
     enc_model, tokenizer = load_encoder(encoder)
-    config = CriticConfig(encoder=str(encoder), mode=mode, max_length=max_length, hidden=hidden)
+    config = CriticConfig(encoder=str(encoder), mode=mode, max_length=max_length, hidden=hidden,
+                          tail_by_relation=mode == "pair")
     critic = Critic(build_model(enc_model, config).to(default_device()), tokenizer, config)
     if frozen:
         critic.model.encoder.requires_grad_(False)

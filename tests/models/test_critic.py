@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from graph_schema.records import Triple
 from graph_schema.relations import RELATIONS
@@ -110,18 +112,43 @@ def test_pair_critic_encodes_event_and_tail_apart_with_the_relation(trained: tup
     assert critic.config.relations == [r.name for r in RELATIONS]  # the one-hot's order, saved
     width = critic.model.width
     feats = critic.pair_features(ITEMS)
-    assert feats.shape == (len(ITEMS), 4 * width + 23)
+    assert critic.config.tail_by_relation
+    assert feats.shape == (len(ITEMS), 4 * width + 23 + 23 * width)
     u, v = feats[:, :width], feats[:, width:2 * width]
     assert torch.equal(u[0], u[1]) and torch.equal(u[0], u[3])  # one event, one embedding
     assert not torch.equal(v[0], v[1])
     assert torch.allclose(u.norm(dim=-1), torch.full((len(ITEMS),), width ** 0.5))  # unit length, rescaled
-    one_hot = feats[:, 4 * width:]
+    one_hot = feats[:, 4 * width:4 * width + 23]
     names = critic.config.relations
     assert [names[i] for i in one_hot.argmax(-1).tolist()] == ["xWant", "xWant", "xNeed", "xNeed"]
+    # the tail again, in its relation's block only
+    by_relation = feats[:, 4 * width + 23:].reshape(len(ITEMS), 23, width)
+    for row, rel in enumerate(one_hot.argmax(-1).tolist()):
+        assert torch.equal(by_relation[row, rel], v[row])
+        assert by_relation[row].abs().sum() == v[row].abs().sum()
     # the score reads those features: a batch of one scores the same as a batch with its event's siblings
     assert critic.score(ITEMS[:1]) == pytest.approx(critic.score(ITEMS)[:1], abs=1e-6)
     with pytest.raises(ModelError, match="not sentences"):
         critic.score_texts([verbalise(ITEMS[0])])
+
+
+@pytest.mark.parametrize("trained", ["pair"], indirect=True)
+def test_a_pair_critic_saved_before_tail_by_relation_loads_and_scores(critic_dir: Path, tmp_path: Path) -> None:
+    """Older pair critics have no `tail_by_relation` in critic.json and a head over the narrower features."""
+    critic = Critic.load(critic_dir)
+    old = tmp_path / "old-pair"
+    shutil.copytree(critic_dir, old)
+    cfg = json.loads((old / CONFIG_NAME).read_text())
+    del cfg["tail_by_relation"]
+    (old / CONFIG_NAME).write_text(json.dumps(cfg))
+    head = load_file(old / HEAD_NAME)
+    width = critic.model.width
+    head["1.weight"] = head["1.weight"][:, :4 * width + 23].contiguous()  # the first layer's old inputs
+    save_file(head, old / HEAD_NAME)
+    loaded = Critic.load(old)
+    assert not loaded.config.tail_by_relation
+    assert loaded.pair_features(ITEMS).shape == (len(ITEMS), 4 * width + 23)
+    assert all(0.0 <= s <= 1.0 for s in loaded.score(ITEMS))
 
 
 @pytest.mark.parametrize("mode", ["pair", "head"])
