@@ -101,8 +101,7 @@ def _train_head(critic: Critic, train: Sequence[LabeledTriple], val: Sequence[La
     x_train, x_val = _frozen_inputs(critic, train, val, batch_size, progress)
     y_train = torch.tensor([float(e.acceptable) for e in train])
     y_val = [int(e.acceptable) for e in val]
-    critic.model.to("cpu")
-    head = critic.model.head
+    head = critic.model.head.to("cpu")  # the frozen inputs are on the CPU; the head is small
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.01)
     loss_fn = nn.BCEWithLogitsLoss()
     best: tuple[float, int, dict[str, torch.Tensor]] = (-1.0, 0, {})
@@ -127,7 +126,7 @@ def _train_head(critic: Critic, train: Sequence[LabeledTriple], val: Sequence[La
         if epoch - best[1] >= PATIENCE:
             break  # the head peaks early (epoch 7 on 1,500 ATOMIC lines); later epochs only over-fit
     head.load_state_dict(best[2])
-    critic.model.to(critic.device)
+    head.to(critic.device)
     return {"best_epoch": best[1], "best_val_roc_auc": best[0], "epochs_run": epoch}
 
 
