@@ -140,6 +140,9 @@ class PairInputs:
     def rows(self, idx: torch.Tensor | slice) -> PairInputs:
         return PairInputs(self.u[idx], self.v[idx], self.relation[idx])
 
+    def to(self, device: torch.device) -> PairInputs:
+        return PairInputs(self.u.to(device), self.v.to(device), self.relation.to(device))
+
     def __len__(self) -> int:
         return int(self.relation.shape[0])
 
@@ -149,9 +152,8 @@ def pair_logits(model: PairCriticModel, inputs: PairInputs, batch: int = 1024) -
     device = next(model.head.parameters()).device
     out: list[float] = []
     for start in range(0, len(inputs), batch):
-        part = inputs.rows(slice(start, start + batch))
-        feats = model.features(part.u.to(device), part.v.to(device), part.relation.to(device))
-        out.extend(model.head(feats).squeeze(-1).float().cpu().tolist())
+        part = inputs.rows(slice(start, start + batch)).to(device)
+        out.extend(model(part.u, part.v, part.relation).float().cpu().tolist())
     return out
 
 

@@ -85,7 +85,7 @@ def _head_logits(model: nn.Module, x: FrozenInputs, idx: torch.Tensor) -> torch.
     """The head's logits for rows `idx` of frozen inputs (pair inputs are widened here, a batch at a time)."""
     if isinstance(x, PairInputs):
         part = x.rows(idx)
-        return model.head(model.features(part.u, part.v, part.relation)).squeeze(-1)
+        return model(part.u, part.v, part.relation)
     return model.head(x[idx]).squeeze(-1)
 
 
