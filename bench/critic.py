@@ -26,7 +26,7 @@ import torch  # noqa: E402
 
 from models.calibration import at_cutoff, metrics  # noqa: E402
 from models.critic import MODES, Critic  # noqa: E402
-from models.critic_labels import bootstrap_labels, read_labels, split_by_event  # noqa: E402
+from models.critic_labels import NEGATIVES_PER_POSITIVE, bootstrap_labels, read_labels, split_by_event  # noqa: E402
 from models.critic_train import DEFAULT_MODE, train_critic  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "data" / "atomic2020" / "atomic2020-sample.tsv"
@@ -59,6 +59,10 @@ def main() -> None:
     ap.add_argument("--mode", default=DEFAULT_MODE, choices=list(MODES))
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--test-fraction", type=float, default=0.2)
+    ap.add_argument("--train-negatives", type=float, default=NEGATIVES_PER_POSITIVE,
+                    help="weak negatives per positive in the training labels (the test labels keep one)")
+    ap.add_argument("--encoder-layers", type=int, default=None, help="layers of the encoder to keep (0: all; "
+                    "default: train_critic's, half of them in pair mode)")
     ap.add_argument("--speed-triples", type=int, default=2000)
     ap.add_argument("--lines", type=int, default=None, help="use only the sample's first N lines (quick runs)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
@@ -73,13 +77,18 @@ def main() -> None:
         sample = work / "sample.tsv"
         head_lines = args.sample.read_text(encoding="utf-8").splitlines(True)[: args.lines]
         sample.write_text("".join(head_lines), encoding="utf-8")
-    counts = bootstrap_labels(sample, work / "weak.jsonl", seed=0)
-    examples = read_labels(work / "weak.jsonl")
-    train_rows, test = split_by_event(examples, args.test_fraction, seed=123)
+    # the test labels: one negative per positive, the same rows and held-out events as every earlier run
+    counts = bootstrap_labels(sample, work / "weak.jsonl", seed=0, negatives_per_positive=1)
+    _, test = split_by_event(read_labels(work / "weak.jsonl"), args.test_fraction, seed=123)
+    held_out = {e.event for e in test}
+    # the training labels: made the default way, without any held-out event
+    train_counts = bootstrap_labels(sample, work / "train-weak.jsonl", seed=0,
+                                    negatives_per_positive=args.train_negatives)
+    train_rows = [e for e in read_labels(work / "train-weak.jsonl") if e.event not in held_out]
 
     started = time.perf_counter()
     critic = train_critic(train_rows, work / "critic", encoder=args.encoder, mode=args.mode, epochs=args.epochs,
-                          seed=0, progress=_report)
+                          seed=0, progress=_report, encoder_layers=args.encoder_layers)
     train_s = time.perf_counter() - started
 
     y = [int(e.acceptable) for e in test]
@@ -116,6 +125,8 @@ def main() -> None:
         "cpu": platform.processor() or platform.machine(),
         "load_average_1m": round(os.getloadavg()[0], 2),
         "weak_labels": counts.to_json() | {"out": None},
+        "train_weak_labels": train_counts.to_json() | {"out": None},
+        "encoder_layers": critic.config.encoder_layers,
         "train_examples": len(train_rows), "test_examples": len(test),
         "test_events": len({e.event for e in test}),
         "heldout_roc_auc": round(held["roc_auc"], 4), "heldout_average_precision": round(held["average_precision"], 4),

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from graph_schema.relations import parse_relations
+from models.critic_labels import NEGATIVES_PER_POSITIVE
 from skd.errors import ConfigError, InputError
 
 __all__ = ["BUNDLED", "CriticSection", "EvaluateSection", "EventsSection", "InferencesSection", "LoadSection",
@@ -111,8 +112,10 @@ class CriticSection(_Section):
     bootstrap: str = f"{BUNDLED}atomic2020-paper.tsv"
     #: use at most this many events of the bootstrap graph (in a fixed hash order); unset: all
     bootstrap_events: int | None = Field(default=None, ge=2)
-    negatives_per_positive: float = Field(default=1.0, ge=0)
+    negatives_per_positive: float = Field(default=NEGATIVES_PER_POSITIVE, ge=0)
     encoder: str = "all-MiniLM-L6-v2"
+    #: keep the encoder's first N layers (0: all); unset: `train_critic`'s default (half of them in pair mode)
+    encoder_layers: int | None = Field(default=None, ge=0)
     #: how the critic is trained (`models.critic.MODES`); unset: `train_critic`'s default
     mode: str | None = None
     epochs: int | None = Field(default=None, ge=1)

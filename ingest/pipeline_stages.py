@@ -273,7 +273,8 @@ def _critic(ctx: StageContext) -> StageOutput:
                               seed=run.seed, negatives_per_positive=cfg.negatives_per_positive, relations=relations)
     mode = {"mode": cfg.mode} if cfg.mode else {}
     critic = train_critic(ctx.path(f"{CRITIC_DIR}/labels.jsonl"), ctx.path(f"{CRITIC_DIR}/model"),
-                          encoder=cfg.encoder, epochs=cfg.epochs, seed=run.seed, **mode,
+                          encoder=cfg.encoder, epochs=cfg.epochs, seed=run.seed, encoder_layers=cfg.encoder_layers,
+                          **mode,
                           progress=lambda what, done, total: ctx.progress.update(f"critic: {what}", done, total))
     ctx.set_critic(critic)
     metrics = critic.config.metrics

@@ -60,6 +60,8 @@ class CriticConfig:
     #: pair mode: also give the head the tail's embedding in its relation's own slot (critics saved before
     #: this existed lack the field and load without it)
     tail_by_relation: bool = False
+    #: how many of the encoder's layers the critic kept (the saved encoder is that deep); None: all, unrecorded
+    encoder_layers: int | None = None
     format_version: int = FORMAT_VERSION
 
     @classmethod

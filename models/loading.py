@@ -130,3 +130,35 @@ def load_encoder(name_or_path: str | Path, **kwargs: Any) -> tuple[Any, Any]:
         raise ModelError(f"cannot load encoder {name_or_path!r}: {e}") from e
     model.eval()
     return model, tok
+
+
+def _layer_stack(model: Any) -> Any:
+    """The ModuleList of an encoder's transformer layers (BERT, RoBERTa, MiniLM, ELECTRA, DistilBERT, ...)."""
+    from torch import nn
+
+    for path in (("encoder", "layer"), ("transformer", "layer"), ("encoder", "layers"), ("layers",)):
+        node: Any = model
+        for part in path:
+            node = getattr(node, part, None)
+        if isinstance(node, nn.ModuleList) and len(node) > 0:
+            return node
+    raise ModelError(f"cannot find the transformer layers of {type(model).__name__} to truncate; "
+                     "train it with every layer (encoder_layers 0)")
+
+
+def encoder_depth(model: Any) -> int:
+    """How many transformer layers an encoder has."""
+    return len(_layer_stack(model))
+
+
+def truncate_encoder(model: Any, layers: int) -> None:
+    """Keep an encoder's first `layers` transformer layers, in place, and say so in its config, so a
+    copy saved with `save_pretrained` loads as the shallower model it now is."""
+    stack = _layer_stack(model)
+    if not 1 <= layers <= len(stack):
+        raise ModelError(f"the encoder has {len(stack)} layers; cannot keep {layers}")
+    del stack[layers:]
+    for attr in ("num_hidden_layers", "n_layers", "num_layers"):
+        if hasattr(model.config, attr):
+            setattr(model.config, attr, layers)
+            break

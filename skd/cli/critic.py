@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from models.critic import ProgressFn
+from models.critic_labels import NEGATIVES_PER_POSITIVE
 from skd.cli.common import console, handle_errors, open_store, print_json, progress
 from skd.errors import ConfigError, InputError
 from skd.settings import get_settings
@@ -61,7 +62,7 @@ def bootstrap(
     source: Path = typer.Argument(..., help="a human-written graph: ATOMIC 2020 TSV (or our JSONL)"),
     out: Path = typer.Option(..., "--out", "-o", help="labels JSONL to write"),
     seed: int = typer.Option(0, help="random seed for the corruptions"),
-    negatives: float = typer.Option(1.0, help="negatives per positive"),
+    negatives: float = typer.Option(NEGATIVES_PER_POSITIVE, help="negatives per positive"),
     relations: str | None = typer.Option(None, help="only these relations: a list, `paper` or `all`"),
 ) -> None:
     """Build weak labels when no human labels exist: real tails are positives, corruptions negatives."""
@@ -88,6 +89,8 @@ def train(
     val_fraction: float = typer.Option(0.2, help="share of events held out for calibration"),
     batch_size: int | None = typer.Option(None),
     lr: float | None = typer.Option(None, help="learning rate (default 1e-3 pair and head, 3e-5 finetune)"),
+    encoder_layers: int | None = typer.Option(None, min=0, help="keep the encoder's first N layers; 0: all "
+                                              "(default: half of them in pair mode, all in the others)"),
 ) -> None:
     """Train a critic, calibrate cutoffs on held-out events, and save it with its metrics."""
     from models.critic_train import train_critic
@@ -95,7 +98,7 @@ def train(
     with _progress() as report:
         critic = train_critic(labels, out, encoder=encoder or get_settings().critic_encoder, mode=mode,
                               epochs=epochs, seed=seed, progress=report, val_fraction=val_fraction,
-                              batch_size=batch_size, lr=lr)
+                              batch_size=batch_size, lr=lr, encoder_layers=encoder_layers)
     m = critic.config.metrics
     console.print(_levels_table(critic.config.levels, f"validation ROC-AUC {m['roc_auc']:.3f}"))
     print_json({"critic": str(critic.path), "metrics": m, "levels": critic.config.levels})
@@ -182,9 +185,9 @@ def eval_(
 @app.command()
 @handle_errors
 def info(critic_path: Path | None = CRITIC_OPTION) -> None:
-    """Show a critic's encoder, mode, validation metrics and cutoffs."""
+    """Show a critic's encoder, mode, layers kept, validation metrics and cutoffs."""
     critic = _load_critic(critic_path)
     cfg = critic.config
     console.print(_levels_table(cfg.levels, f"{critic.path}: {cfg.encoder} ({cfg.mode})"))
-    print_json({"critic": str(critic.path), "encoder": cfg.encoder, "mode": cfg.mode, "metrics": cfg.metrics,
-                "levels": cfg.levels})
+    print_json({"critic": str(critic.path), "encoder": cfg.encoder, "mode": cfg.mode,
+                "encoder_layers": cfg.encoder_layers, "metrics": cfg.metrics, "levels": cfg.levels})

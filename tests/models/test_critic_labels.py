@@ -76,7 +76,7 @@ def test_bootstrap_makes_positives_and_corrupted_negatives(atomic_sample: Path, 
     lines = atomic_sample.read_text(encoding="utf-8").splitlines()[:800]
     sample.write_text("\n".join([*lines, "broken line without tabs"]) + "\n", encoding="utf-8")
     out = tmp_path / "weak.jsonl"
-    counts = bootstrap_labels(sample, out, seed=3)
+    counts = bootstrap_labels(sample, out, seed=3, negatives_per_positive=1)
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     real = {(text_key(h), r, text_key(t)) for h, r, t in (line.split("\t") for line in lines)}
     positives = [r for r in rows if r["label"] == 1]
@@ -102,7 +102,7 @@ def test_bootstrap_makes_positives_and_corrupted_negatives(atomic_sample: Path, 
     assert all(text_key(r["tail"]) in tails_of[text_key(r["head"])] for r in negatives
                if r["weak"] == "other_relation")
     # the same seed gives the same file; the temporary file is gone
-    bootstrap_labels(sample, tmp_path / "again.jsonl", seed=3)
+    bootstrap_labels(sample, tmp_path / "again.jsonl", seed=3, negatives_per_positive=1)
     assert (tmp_path / "again.jsonl").read_text(encoding="utf-8") == out.read_text(encoding="utf-8")
     assert not list(tmp_path.glob("*.partial"))
 
