@@ -43,6 +43,8 @@ def main() -> None:
                           text=True)
     wall = time.monotonic() - started
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # the embedded server outlives the demo (a running one is reused); this one's data folder is a throw-away
+    subprocess.run([sys.executable, "-m", "skd.cli", "db", "stop"], env=env, capture_output=True, timeout=120)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-5000:])
         raise SystemExit(f"skd demo failed with exit code {proc.returncode}")

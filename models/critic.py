@@ -1,8 +1,9 @@
 """The critic: an encoder and a small head that score how acceptable a triple is, with its cutoffs.
 
 Three modes share one folder format. `pair` (the default) encodes the event and the tail apart with
-the frozen encoder and gives the head [u, v, |u-v|, u*v, one-hot relation] (the SBERT/InferSent pair
-classifier), so it sees whether the tail fits the event; `head` gives it one embedding of the whole
+the frozen encoder (by default only its first half of layers: see `critic_train.default_encoder_layers`)
+and gives the head [u, v, |u-v|, u*v, one-hot relation] (the SBERT/InferSent pair classifier), so it
+sees whether the tail fits the event; `head` gives it one embedding of the whole
 verbalised triple; `finetune` trains the encoder too on the verbalised triple.
 
 A saved critic is a normal Hugging Face folder (the encoder's `config.json`, `model.safetensors` and
