@@ -24,10 +24,10 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from models.calibration import at_cutoff, metrics  # noqa: E402
-from models.critic import MODES, Critic  # noqa: E402
-from models.critic_labels import NEGATIVES_PER_POSITIVE, bootstrap_labels, read_labels, split_by_event  # noqa: E402
-from models.critic_train import DEFAULT_MODE, train_critic  # noqa: E402
+from skd.models.calibration import at_cutoff, metrics  # noqa: E402
+from skd.models.critic import MODES, Critic  # noqa: E402
+from skd.models.critic_labels import NEGATIVES_PER_POSITIVE, bootstrap_labels, read_labels, split_by_event  # noqa: E402
+from skd.models.critic_train import DEFAULT_MODE, train_critic  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "data" / "atomic2020" / "atomic2020-sample.tsv"
 RESULTS = ROOT / "bench" / "results" / "critic.json"
@@ -59,14 +59,26 @@ def main() -> None:
     ap.add_argument("--mode", default=DEFAULT_MODE, choices=list(MODES))
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--test-fraction", type=float, default=0.2)
-    ap.add_argument("--train-negatives", type=float, default=NEGATIVES_PER_POSITIVE,
-                    help="weak negatives per positive in the training labels (the test labels keep one)")
-    ap.add_argument("--encoder-layers", type=int, default=None, help="layers of the encoder to keep (0: all; "
-                    "default: train_critic's, half of them in pair mode)")
+    ap.add_argument(
+        "--train-negatives",
+        type=float,
+        default=NEGATIVES_PER_POSITIVE,
+        help="weak negatives per positive in the training labels (the test labels keep one)",
+    )
+    ap.add_argument(
+        "--encoder-layers",
+        type=int,
+        default=None,
+        help="layers of the encoder to keep (0: all; default: train_critic's, half of them in pair mode)",
+    )
     ap.add_argument("--speed-triples", type=int, default=2000)
     ap.add_argument("--lines", type=int, default=None, help="use only the sample's first N lines (quick runs)")
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                    help="torch CPU threads (default: every core; the encoder's matmuls use them all)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="torch CPU threads (default: every core; the encoder's matmuls use them all)",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     torch.set_num_threads(max(1, args.threads))
@@ -82,13 +94,22 @@ def main() -> None:
     _, test = split_by_event(read_labels(work / "weak.jsonl"), args.test_fraction, seed=123)
     held_out = {e.event for e in test}
     # the training labels: made the default way, without any held-out event
-    train_counts = bootstrap_labels(sample, work / "train-weak.jsonl", seed=0,
-                                    negatives_per_positive=args.train_negatives)
+    train_counts = bootstrap_labels(
+        sample, work / "train-weak.jsonl", seed=0, negatives_per_positive=args.train_negatives
+    )
     train_rows = [e for e in read_labels(work / "train-weak.jsonl") if e.event not in held_out]
 
     started = time.perf_counter()
-    critic = train_critic(train_rows, work / "critic", encoder=args.encoder, mode=args.mode, epochs=args.epochs,
-                          seed=0, progress=_report, encoder_layers=args.encoder_layers)
+    critic = train_critic(
+        train_rows,
+        work / "critic",
+        encoder=args.encoder,
+        mode=args.mode,
+        epochs=args.epochs,
+        seed=0,
+        progress=_report,
+        encoder_layers=args.encoder_layers,
+    )
     train_s = time.perf_counter() - started
 
     y = [int(e.acceptable) for e in test]
@@ -96,8 +117,10 @@ def main() -> None:
     scores = critic.score([e.item for e in test], batch_size=128)
     test_s = time.perf_counter() - started
     held = metrics(y, scores)
-    levels = {k: {**at_cutoff(y, scores, v["cutoff"]), "validation_precision": v["precision"]}
-              for k, v in critic.config.levels.items()}
+    levels = {
+        k: {**at_cutoff(y, scores, v["cutoff"]), "validation_precision": v["precision"]}
+        for k, v in critic.config.levels.items()
+    }
     by_kind: dict[str, float] = {}
     weak = [json.loads(x) for x in (work / "weak.jsonl").read_text(encoding="utf-8").splitlines()]
     kind_of = {(r["head"], r["relation"], r["tail"]): r["weak"] for r in weak}
@@ -120,25 +143,35 @@ def main() -> None:
     best = max(speed.values())
 
     result = {
-        "encoder": args.encoder, "mode": args.mode, "sample_lines": args.lines or "all",
-        "device": str(critic.device), "torch_threads_training": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+        "encoder": args.encoder,
+        "mode": args.mode,
+        "sample_lines": args.lines or "all",
+        "device": str(critic.device),
+        "torch_threads_training": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
         "cpu": platform.processor() or platform.machine(),
         "load_average_1m": round(os.getloadavg()[0], 2),
         "weak_labels": counts.to_json() | {"out": None},
         "train_weak_labels": train_counts.to_json() | {"out": None},
         "encoder_layers": critic.config.encoder_layers,
-        "train_examples": len(train_rows), "test_examples": len(test),
+        "train_examples": len(train_rows),
+        "test_examples": len(test),
         "test_events": len({e.event for e in test}),
-        "heldout_roc_auc": round(held["roc_auc"], 4), "heldout_average_precision": round(held["average_precision"], 4),
+        "heldout_roc_auc": round(held["roc_auc"], 4),
+        "heldout_average_precision": round(held["average_precision"], 4),
         "heldout_roc_auc_by_negative_kind": {k: round(v, 4) for k, v in by_kind.items()},
         "validation_roc_auc": round(critic.config.metrics["roc_auc"], 4),
         "heldout_levels": levels,
-        "train_seconds": round(train_s, 1), "test_scoring_seconds": round(test_s, 1),
+        "train_seconds": round(train_s, 1),
+        "test_scoring_seconds": round(test_s, 1),
         "speed_set": {"triples": len(items), "events": len({h for h, _, _ in items})},
-        "triples_per_second": speed, "best_triples_per_second": best,
+        "triples_per_second": speed,
+        "best_triples_per_second": best,
         "aims": AIMS,
-        "meets": {"triples_per_second": best >= AIMS["triples_per_second"],
-                  "heldout_roc_auc": held["roc_auc"] >= AIMS["heldout_roc_auc"]},
+        "meets": {
+            "triples_per_second": best >= AIMS["triples_per_second"],
+            "heldout_roc_auc": held["roc_auc"] >= AIMS["heldout_roc_auc"],
+        },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -39,8 +39,9 @@ def main() -> None:
         env.pop("SKD_MODEL_CACHE_DIR", None)
     load_before = os.getloadavg()
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "skd.cli", "demo", "--no-serve"], env=env, capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "skd.cli", "demo", "--no-serve"], env=env, capture_output=True, text=True
+    )
     wall = time.monotonic() - started
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     # the embedded server outlives the demo (a running one is reused); this one's data folder is a throw-away
@@ -51,16 +52,24 @@ def main() -> None:
     report = json.loads((data / "runs" / "demo" / "report.json").read_text())
     stages = {s["name"]: {"seconds": s["seconds"], "cpu_seconds": s["cpu_seconds"]} for s in report["stages"]}
     evaluation = report["counts"].get("evaluate", {}).get("systems", {})
-    write_result("demo", {
-        "wall_s": round(wall, 1), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1), "aim_wall_s": AIM_S,
-        "meets_aim": wall < AIM_S, "converted_smollm2": not args.keep_models,
-        "load_avg_before": [round(x, 2) for x in load_before],
-        "load_avg_after": [round(x, 2) for x in os.getloadavg()],
-        "stages": stages,
-        "accepted": report["acceptance"]["accepted"], "generated": report["acceptance"]["total"],
-        "evaluation": {s: {k: row.get(k) for k in ("bleu1", "rougeL", "critic_accepted")}
-                       for s, row in evaluation.items()},
-    })
+    write_result(
+        "demo",
+        {
+            "wall_s": round(wall, 1),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+            "aim_wall_s": AIM_S,
+            "meets_aim": wall < AIM_S,
+            "converted_smollm2": not args.keep_models,
+            "load_avg_before": [round(x, 2) for x in load_before],
+            "load_avg_after": [round(x, 2) for x in os.getloadavg()],
+            "stages": stages,
+            "accepted": report["acceptance"]["accepted"],
+            "generated": report["acceptance"]["total"],
+            "evaluation": {
+                s: {k: row.get(k) for k in ("bleu1", "rougeL", "critic_accepted")} for s, row in evaluation.items()
+            },
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,10 @@ def synthetic(n_triples: int, n_events: int, n_inferences: int, seed: int = 0) -
     tails = [f"to {rng.choice(VERBS)} the {rng.choice(NOUNS)} {i}" for i in range(n_inferences)]
     if n_triples > n_events * len(RELATIONS):
         raise SystemExit(f"at most {n_events * len(RELATIONS)} distinct triples with {n_events} events")
-    return [(events[i % n_events], RELATIONS[(i // n_events) % len(RELATIONS)], tails[(i * 7919) % n_inferences])
-            for i in range(n_triples)]
+    return [
+        (events[i % n_events], RELATIONS[(i // n_events) % len(RELATIONS)], tails[(i * 7919) % n_inferences])
+        for i in range(n_triples)
+    ]
 
 
 def _rust_codec() -> bool:
@@ -57,9 +59,9 @@ def main() -> None:
 
     if not os.environ.get("SKD_GRAPH_URI"):
         os.environ["SKD_DATA_DIR"] = tempfile.mkdtemp(prefix="skd-bench-load-")
-    from graph_schema.connect import connect, embedded_server
-    from graph_schema.records import make_triple
-    from skd.settings import get_settings
+    from skd.core.settings import get_settings
+    from skd.graph_schema.connect import connect, embedded_server
+    from skd.graph_schema.records import make_triple
 
     rows = synthetic(args.triples, args.events, args.inferences)
     triples = [make_triple(h, r, t, sources=["bench"], score=0.5) for h, r, t in rows]
@@ -68,7 +70,7 @@ def main() -> None:
     store.clear()
     started = time.perf_counter()
     for i in range(0, len(triples), args.batch):
-        store.upsert(triples[i:i + args.batch])
+        store.upsert(triples[i : i + args.batch])
         done = min(i + args.batch, len(triples))
         if done % 20_000 < args.batch:
             rate = done / (time.perf_counter() - started)
@@ -91,15 +93,25 @@ def main() -> None:
     store.close()
     if get_settings().embedded:
         embedded_server().stop()
-    write_result("load", {
-        "triples": len(triples), "events": stats["events"], "inferences": stats["inferences"],
-        "stored_triples": stats["triples"], "batch_size": args.batch, "load_seconds": round(load_s, 2),
-        "triples_per_second": round(len(triples) / load_s), "lookups": args.lookups,
-        "lookup_p50_ms": round(percentile(lat, 50), 3), "lookup_p99_ms": round(percentile(lat, 99), 3),
-        "warmup_lookups": args.warmup, "rust_packstream": _rust_codec(),
-        "jvm_options": get_settings().arcadedb_jvm_options if get_settings().embedded else None,
-        "aims": {"triples_per_second": 20_000, "lookup_p50_ms": 1.0},
-    })
+    write_result(
+        "load",
+        {
+            "triples": len(triples),
+            "events": stats["events"],
+            "inferences": stats["inferences"],
+            "stored_triples": stats["triples"],
+            "batch_size": args.batch,
+            "load_seconds": round(load_s, 2),
+            "triples_per_second": round(len(triples) / load_s),
+            "lookups": args.lookups,
+            "lookup_p50_ms": round(percentile(lat, 50), 3),
+            "lookup_p99_ms": round(percentile(lat, 99), 3),
+            "warmup_lookups": args.warmup,
+            "rust_packstream": _rust_codec(),
+            "jvm_options": get_settings().arcadedb_jvm_options if get_settings().embedded else None,
+            "aims": {"triples_per_second": 20_000, "lookup_p50_ms": 1.0},
+        },
+    )
 
 
 if __name__ == "__main__":

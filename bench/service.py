@@ -29,12 +29,18 @@ COMPLETE = """query($e: String!) { complete(event: $e, relations: ["xWant"], n: 
 
 
 def summary(latencies: list[float], wall: float) -> dict[str, float]:
-    return {"requests": len(latencies), "per_second": round(len(latencies) / wall, 3), "wall_s": round(wall, 2),
-            "p50_ms": round(percentile(latencies, 50) * 1000, 2), "p99_ms": round(percentile(latencies, 99) * 1000, 2)}
+    return {
+        "requests": len(latencies),
+        "per_second": round(len(latencies) / wall, 3),
+        "wall_s": round(wall, 2),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 2),
+    }
 
 
 def direct_lookups(store: Any, keys: list[str], concurrency: int) -> dict[str, float]:
     """The same work through the store: the event, then its first 20 inferences."""
+
     def one(key: str) -> float:
         started = time.perf_counter()
         store.event(key)
@@ -74,9 +80,13 @@ class Server:
 
     def __init__(self, env: dict[str, str], port: int) -> None:
         self.url = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen([str(Path(sys.executable).parent / "skd"), "serve", "--port", str(port)],
-                                     env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[1])
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "skd"), "serve", "--port", str(port)],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=Path(__file__).resolve().parents[1],
+        )
 
     def __enter__(self) -> Server:
         deadline = time.monotonic() + 300
@@ -116,9 +126,9 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="skd-bench-service-"))
     env = {"SKD_DATA_DIR": str(data_dir)}
     os.environ.update(env)
-    from graph_schema.connect import connect, embedded_server
-    from ingest.triples_io import read_triples
-    from skd.settings import get_settings
+    from skd.core.settings import get_settings
+    from skd.graph_schema.connect import connect, embedded_server
+    from skd.graph_schema.triples_io import read_triples
 
     settings = get_settings()
     store = connect(settings)
@@ -133,14 +143,24 @@ def main() -> None:
             for c in args.concurrency:
                 direct = direct_lookups(store, work, c)
                 api = summary(*asyncio.run(http_load(server.url, bodies, c)))
-                result["lookups"][str(c)] = {"api": api, "store": direct,
-                                             "api_overhead": round(direct["per_second"] / api["per_second"], 2)}
+                result["lookups"][str(c)] = {
+                    "api": api,
+                    "store": direct,
+                    "api_overhead": round(direct["per_second"] / api["per_second"], 2),
+                }
                 print(f"lookups c={c}: api {api} store {direct}", flush=True)
-        events = [{"query": COMPLETE, "variables": {"e": f"PersonX buys a present for friend number {i}"}}
-                  for i in range(args.completions)]
+        events = [
+            {"query": COMPLETE, "variables": {"e": f"PersonX buys a present for friend number {i}"}}
+            for i in range(args.completions)
+        ]
         for mode, batch, window in (("batched", "32", "10"), ("unbatched", "1", "0")):
-            env_mode = {**env, "SKD_STUDENT_PATH": args.student, "SKD_SERVICE_MAX_BATCH": batch,
-                        "SKD_SERVICE_BATCH_WINDOW_MS": window, "SKD_SERVICE_COMPLETION_CACHE_SIZE": "0"}
+            env_mode = {
+                **env,
+                "SKD_STUDENT_PATH": args.student,
+                "SKD_SERVICE_MAX_BATCH": batch,
+                "SKD_SERVICE_BATCH_WINDOW_MS": window,
+                "SKD_SERVICE_COMPLETION_CACHE_SIZE": "0",
+            }
             with Server(env_mode, free_port()) as server:
                 asyncio.run(http_load(server.url, events[:2], 1))  # warm-up (the cache is off)
                 latencies, wall = asyncio.run(http_load(server.url, events, 16))
@@ -148,8 +168,9 @@ def main() -> None:
                 print(f"completion {mode}: {result['completion'][mode]}", flush=True)
         result["completion"]["student"] = args.student
         result["completion"]["concurrency"] = 16
-        result["completion"]["speedup"] = round(result["completion"]["unbatched"]["wall_s"]
-                                                / result["completion"]["batched"]["wall_s"], 2)
+        result["completion"]["speedup"] = round(
+            result["completion"]["unbatched"]["wall_s"] / result["completion"]["batched"]["wall_s"], 2
+        )
         write_result("service", result)
     finally:
         store.close()

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 
 from bench.common import percentile, write_result
-from graph_schema.relations import PAPER_RELATIONS
-from models.student import Student
+from skd.graph_schema.relations import PAPER_RELATIONS
+from skd.models.student import Student
 
 EVENT = "PersonX buys a new car"
 
@@ -71,31 +71,47 @@ def main() -> None:
 
     n = len(requests)
     result = {
-        "model": student.name, "event": EVENT, "relations": relations, "decoding": "greedy",
-        "max_new_tokens": args.max_new_tokens, "rounds": args.rounds, "load_s": round(load_s, 2),
+        "model": student.name,
+        "event": EVENT,
+        "relations": relations,
+        "decoding": "greedy",
+        "max_new_tokens": args.max_new_tokens,
+        "rounds": args.rounds,
+        "load_s": round(load_s, 2),
         # every completion of a batched call is ready when the call returns: its latency is the call's
-        "batched": {"completions_per_s": round(n / statistics.median(batched), 2),
-                    "p50_latency_s": round(percentile(batched, 50), 3),
-                    "p50_round_s": round(percentile(batched, 50), 3),
-                    "p50_cpu_s": round(percentile(batched_cpu, 50), 3),
-                    "completions_per_cpu_s": round(n / statistics.median(batched_cpu), 2)},
-        "one_at_a_time": {"completions_per_s": round(n / statistics.median(rounds_single), 2),
-                          "p50_latency_s": round(percentile(single, 50), 3),
-                          "p50_round_s": round(percentile(rounds_single, 50), 3),
-                          "p50_cpu_s": round(percentile(single_cpu, 50), 3),
-                          "completions_per_cpu_s": round(len(single_cpu) / sum(single_cpu), 2)},
-        "torch_threads": torch.get_num_threads(), "load_avg_1m": round(os.getloadavg()[0], 2),
+        "batched": {
+            "completions_per_s": round(n / statistics.median(batched), 2),
+            "p50_latency_s": round(percentile(batched, 50), 3),
+            "p50_round_s": round(percentile(batched, 50), 3),
+            "p50_cpu_s": round(percentile(batched_cpu, 50), 3),
+            "completions_per_cpu_s": round(n / statistics.median(batched_cpu), 2),
+        },
+        "one_at_a_time": {
+            "completions_per_s": round(n / statistics.median(rounds_single), 2),
+            "p50_latency_s": round(percentile(single, 50), 3),
+            "p50_round_s": round(percentile(rounds_single, 50), 3),
+            "p50_cpu_s": round(percentile(single_cpu, 50), 3),
+            "completions_per_cpu_s": round(len(single_cpu) / sum(single_cpu), 2),
+        },
+        "torch_threads": torch.get_num_threads(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
         "example": {r: [g.text for g in gs] for r, gs in zip(relations, sample, strict=True)},
     }
     result["speedup"] = round(result["batched"]["completions_per_s"] / result["one_at_a_time"]["completions_per_s"], 2)
     b, s = result["batched"], result["one_at_a_time"]
-    print(f"{student.name}: 1 event x {n} relations, greedy, <= {args.max_new_tokens} new tokens, "
-          f"{args.rounds} rounds, {torch.get_num_threads()} threads, load avg {result['load_avg_1m']}")
-    print(f"  batched:        {b['completions_per_s']:6.2f} completions/s, p50 latency {b['p50_latency_s']:.3f} s"
-          f" (CPU: {b['completions_per_cpu_s']:.2f} per CPU-s, p50 {b['p50_cpu_s']:.3f} CPU-s)")
-    print(f"  one at a time:  {s['completions_per_s']:6.2f} completions/s, p50 latency {s['p50_latency_s']:.3f} s "
-          f"(all {n}: {s['p50_round_s']:.3f} s; CPU: {s['completions_per_cpu_s']:.2f} per CPU-s, "
-          f"p50 {s['p50_cpu_s']:.3f} CPU-s)")
+    print(
+        f"{student.name}: 1 event x {n} relations, greedy, <= {args.max_new_tokens} new tokens, "
+        f"{args.rounds} rounds, {torch.get_num_threads()} threads, load avg {result['load_avg_1m']}"
+    )
+    print(
+        f"  batched:        {b['completions_per_s']:6.2f} completions/s, p50 latency {b['p50_latency_s']:.3f} s"
+        f" (CPU: {b['completions_per_cpu_s']:.2f} per CPU-s, p50 {b['p50_cpu_s']:.3f} CPU-s)"
+    )
+    print(
+        f"  one at a time:  {s['completions_per_s']:6.2f} completions/s, p50 latency {s['p50_latency_s']:.3f} s "
+        f"(all {n}: {s['p50_round_s']:.3f} s; CPU: {s['completions_per_cpu_s']:.2f} per CPU-s, "
+        f"p50 {s['p50_cpu_s']:.3f} CPU-s)"
+    )
     print(f"  speed-up {result['speedup']}x")
     write_result("student", result)
 

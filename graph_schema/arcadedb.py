@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from skd.errors import ConfigError, GraphUnavailableError
+from skd.core.errors import ConfigError, GraphUnavailableError
 
 DATABASE = "kg"
 USER = "root"
@@ -131,17 +131,31 @@ class EmbeddedArcadeDB:
             "arcadedb.server.httpIncomingPort": http,
             "arcadedb.server.defaultDatabases": f"{DATABASE}[{USER}]",
         }
-        cmd = [str(java), f"-Xmx{self.heap}", *self.jvm_options, *(f"-D{k}={v}" for k, v in props.items()),
-               "-cp", f"{pkg / 'jars'}/*", "com.arcadedb.server.ArcadeDBServer"]
+        cmd = [
+            str(java),
+            f"-Xmx{self.heap}",
+            *self.jvm_options,
+            *(f"-D{k}={v}" for k, v in props.items()),
+            "-cp",
+            f"{pkg / 'jars'}/*",
+            "com.arcadedb.server.ArcadeDBServer",
+        ]
         with self.log_path.open("ab") as log:
-            proc = subprocess.Popen(cmd, cwd=self.root, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                cwd=self.root,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         info = ServerInfo(pid=proc.pid, bolt_port=bolt, http_port=http, password=password)
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise GraphUnavailableError(
-                    f"ArcadeDB exited with code {proc.returncode} while starting; see {self.log_path}")
+                    f"ArcadeDB exited with code {proc.returncode} while starting; see {self.log_path}"
+                )
             if _port_open(bolt) and self._http_ready(info):
                 tmp = self.info_path.with_suffix(".tmp")
                 tmp.write_text(json.dumps(asdict(info)))

@@ -12,7 +12,7 @@ import json
 import uuid
 from typing import Any
 
-from graph_schema.relations import RELATIONS, Category, Relation
+from skd.graph_schema.relations import RELATIONS, Category, Relation
 
 __all__ = ["CATEGORY_COLOURS", "PERSPECTIVE_NAME", "perspective", "perspective_json", "search_phrases"]
 
@@ -24,14 +24,38 @@ _ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/skd/bloom-perspecti
 
 EVENT_COLOUR, INFERENCE_COLOUR = "#4C8EDA", "#FFE081"
 #: one colour per relation category, so a scene shows at a glance which kind of inference an edge is
-CATEGORY_COLOURS: dict[Category, str] = {Category.SOCIAL: "#C990C0", Category.EVENT: "#F79767",
-                                         Category.PHYSICAL: "#8DCC93"}
+CATEGORY_COLOURS: dict[Category, str] = {
+    Category.SOCIAL: "#C990C0",
+    Category.EVENT: "#F79767",
+    Category.PHYSICAL: "#8DCC93",
+}
 _CATEGORY_ORDER = (Category.SOCIAL, Category.EVENT, Category.PHYSICAL)
 _NODE_PROPERTIES = (("key", "string"), ("text", "string"))
-_EDGE_PROPERTIES = (("score", "number"), ("sources", "array"), ("runs", "array"), ("teachers", "array"),
-                    ("prompts", "array"), ("labels", "array"), ("created_at", "string"))
-_PALETTE = ["#FFE081", "#C990C0", "#F79767", "#57C7E3", "#F16667", "#D9C8AE", "#8DCC93", "#ECB5C9", "#4C8EDA",
-            "#FFC454", "#DA7194", "#569480", "#848484", "#D9D9D9"]
+_EDGE_PROPERTIES = (
+    ("score", "number"),
+    ("sources", "array"),
+    ("runs", "array"),
+    ("teachers", "array"),
+    ("prompts", "array"),
+    ("labels", "array"),
+    ("created_at", "string"),
+)
+_PALETTE = [
+    "#FFE081",
+    "#C990C0",
+    "#F79767",
+    "#57C7E3",
+    "#F16667",
+    "#D9C8AE",
+    "#8DCC93",
+    "#ECB5C9",
+    "#4C8EDA",
+    "#FFC454",
+    "#DA7194",
+    "#569480",
+    "#848484",
+    "#D9D9D9",
+]
 
 
 def _ordered() -> list[Relation]:
@@ -40,32 +64,52 @@ def _ordered() -> list[Relation]:
 
 def _category(cid: int, label: str, colour: str, size: float) -> dict[str, Any]:
     return {
-        "id": cid, "name": label, "labels": [label], "createdAt": _STAMP, "lastEditedAt": _STAMP,
-        "properties": [{"name": k, "exclude": False, "isCaption": k == "text", "dataType": t}
-                       for k, t in _NODE_PROPERTIES],
-        "color": colour, "icon": "no-icon", "size": size, "textSize": 1, "textAlign": "top",
+        "id": cid,
+        "name": label,
+        "labels": [label],
+        "createdAt": _STAMP,
+        "lastEditedAt": _STAMP,
+        "properties": [
+            {"name": k, "exclude": False, "isCaption": k == "text", "dataType": t} for k, t in _NODE_PROPERTIES
+        ],
+        "color": colour,
+        "icon": "no-icon",
+        "size": size,
+        "textSize": 1,
+        "textAlign": "top",
         "captionKeys": ["text"],
-        "captions": [{"key": "text", "type": "property", "isCaption": True, "inTooltip": True, "styles": [],
-                      "isGdsData": False}],
+        "captions": [
+            {"key": "text", "type": "property", "isCaption": True, "inTooltip": True, "styles": [], "isGdsData": False}
+        ],
         "styleRules": [],
     }
 
 
 def _relationship_type(r: Relation) -> dict[str, Any]:
     return {
-        "id": r.rel_type, "name": r.rel_type, "color": CATEGORY_COLOURS[r.category], "size": 1,
-        "textSize": 1, "textAlign": "top",
+        "id": r.rel_type,
+        "name": r.rel_type,
+        "color": CATEGORY_COLOURS[r.category],
+        "size": 1,
+        "textSize": 1,
+        "textAlign": "top",
         "properties": [{"propertyKey": k, "type": r.rel_type, "dataType": t} for k, t in _EDGE_PROPERTIES],
         "captionKeys": [],
-        "captions": [{"key": r.rel_type, "type": "relationship", "isCaption": True, "inTooltip": True,
-                      "styles": []}],
+        "captions": [{"key": r.rel_type, "type": "relationship", "isCaption": True, "inTooltip": True, "styles": []}],
         "styleRules": [],
     }
 
 
 def _event_param() -> dict[str, Any]:
-    return {"name": "$event", "dataType": "String", "collapsed": False, "suggestionLabel": "Event",
-            "suggestionProp": "text", "suggestionBoolean": False, "cypher": None}
+    return {
+        "name": "$event",
+        "dataType": "String",
+        "collapsed": False,
+        "suggestionLabel": "Event",
+        "suggestionProp": "text",
+        "suggestionBoolean": False,
+        "cypher": None,
+    }
 
 
 def search_phrases() -> list[tuple[str, str]]:
@@ -74,20 +118,34 @@ def search_phrases() -> list[tuple[str, str]]:
     phrases = [("inferences of $event", match_event + "MATCH p = (e)-[r]->(i:Inference)\nRETURN p")]
     for cat in _CATEGORY_ORDER:
         types = "|".join(r.rel_type for r in _ordered() if r.category is cat)
-        phrases.append((f"{cat.value} inferences of $event",
-                        match_event + f"MATCH p = (e)-[r:{types}]->(i:Inference)\nRETURN p"))
-    phrases.append(("best inferences of $event",
-                    match_event + "MATCH (e)-[r]->(i:Inference)\nWITH e, r, i ORDER BY r.score DESC LIMIT 25\n"
-                    "RETURN e, r, i"))
+        phrases.append(
+            (f"{cat.value} inferences of $event", match_event + f"MATCH p = (e)-[r:{types}]->(i:Inference)\nRETURN p")
+        )
+    phrases.append(
+        (
+            "best inferences of $event",
+            match_event + "MATCH (e)-[r]->(i:Inference)\nWITH e, r, i ORDER BY r.score DESC LIMIT 25\nRETURN e, r, i",
+        )
+    )
     return phrases
 
 
 def _templates() -> list[dict[str, Any]]:
     out = []
     for n, (text, cypher) in enumerate(search_phrases()):
-        out.append({"name": text.replace(" $event", ""), "id": f"tmpl:{_STAMP + n}", "createdAt": _STAMP + n,
-                    "text": text, "cypher": cypher, "isUpdateQuery": None, "isWriteTransactionChecked": None,
-                    "hasCypherErrors": False, "params": [_event_param()]})
+        out.append(
+            {
+                "name": text.replace(" $event", ""),
+                "id": f"tmpl:{_STAMP + n}",
+                "createdAt": _STAMP + n,
+                "text": text,
+                "cypher": cypher,
+                "isUpdateQuery": None,
+                "isWriteTransactionChecked": None,
+                "hasCypherErrors": False,
+                "params": [_event_param()],
+            }
+        )
     return out
 
 
@@ -95,22 +153,37 @@ def perspective() -> dict[str, Any]:
     """The perspective as Bloom exports it."""
     rels = _ordered()
     return {
-        "name": PERSPECTIVE_NAME, "id": _ID, "version": BLOOM_VERSION, "type": "STANDARD_PERSPECTIVE",
-        "createdAt": _STAMP, "lastEditedAt": _STAMP,
+        "name": PERSPECTIVE_NAME,
+        "id": _ID,
+        "version": BLOOM_VERSION,
+        "type": "STANDARD_PERSPECTIVE",
+        "createdAt": _STAMP,
+        "lastEditedAt": _STAMP,
         "categories": [_category(1, "Event", EVENT_COLOUR, 2), _category(2, "Inference", INFERENCE_COLOUR, 1)],
-        "labels": {label: [{"propertyKey": k, "type": label, "dataType": t} for k, t in _NODE_PROPERTIES]
-                   for label in ("Event", "Inference")},
+        "labels": {
+            label: [{"propertyKey": k, "type": label, "dataType": t} for k, t in _NODE_PROPERTIES]
+            for label in ("Event", "Inference")
+        },
         "relationshipTypes": [_relationship_type(r) for r in rels],
         "palette": {"colors": _PALETTE, "currentIndex": 2},
-        "templates": _templates(), "sceneActions": [], "hiddenRelationshipTypes": [], "hiddenCategories": [],
-        "hideUncategorisedData": False, "maxLimitToastMsgEnabled": False, "isAuto": False, "history": [],
+        "templates": _templates(),
+        "sceneActions": [],
+        "hiddenRelationshipTypes": [],
+        "hiddenCategories": [],
+        "hideUncategorisedData": False,
+        "maxLimitToastMsgEnabled": False,
+        "isAuto": False,
+        "history": [],
         "parentPerspectiveId": None,
         "metadata": {
             "pathSegments": [{"source": "Event", "relationshipType": r.rel_type, "target": "Inference"} for r in rels],
-            "indexes": [*({"label": label, "type": "native", "propertyKeys": [{"key": "key", "metadataProp": False}]}
-                          for label in ("Event", "Inference")),
-                        {"label": "Event", "type": "fulltext",
-                         "propertyKeys": [{"key": "text", "metadataProp": False}]}],
+            "indexes": [
+                *(
+                    {"label": label, "type": "native", "propertyKeys": [{"key": "key", "metadataProp": False}]}
+                    for label in ("Event", "Inference")
+                ),
+                {"label": "Event", "type": "fulltext", "propertyKeys": [{"key": "text", "metadataProp": False}]},
+            ],
         },
     }
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from skd.errors import GraphError
+from skd.core.errors import GraphError
 
 _LUCENE_SPECIAL = re.compile(r'([+\-&|!(){}\[\]^"~*?:\\/])')
 
@@ -51,13 +51,18 @@ class ArcadeDBDialect:
         if not self.http_url:
             raise GraphError("ArcadeDB full-text index needs the server's HTTP URL (SKD_GRAPH_HTTP_URL)")
         # the Event type must exist before a property can be declared on it
-        for command in ("CREATE VERTEX TYPE Event IF NOT EXISTS",
-                        "CREATE PROPERTY Event.text IF NOT EXISTS STRING",
-                        "CREATE INDEX IF NOT EXISTS ON Event (text) FULL_TEXT"):
+        for command in (
+            "CREATE VERTEX TYPE Event IF NOT EXISTS",
+            "CREATE PROPERTY Event.text IF NOT EXISTS STRING",
+            "CREATE INDEX IF NOT EXISTS ON Event (text) FULL_TEXT",
+        ):
             try:
-                r = httpx.post(f"{self.http_url}/api/v1/command/{self.database}",
-                               json={"language": "sql", "command": command},
-                               auth=(self.user, self.password), timeout=30.0)
+                r = httpx.post(
+                    f"{self.http_url}/api/v1/command/{self.database}",
+                    json={"language": "sql", "command": command},
+                    auth=(self.user, self.password),
+                    timeout=30.0,
+                )
             except httpx.HTTPError as e:
                 raise GraphError(f"ArcadeDB HTTP API unreachable at {self.http_url}: {e}") from e
             if r.status_code >= 300:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from graph_schema.relations import BY_REL_TYPE
+from skd.graph_schema.relations import BY_REL_TYPE
 
 CONSTRAINTS = (
     "CREATE CONSTRAINT event_key IF NOT EXISTS FOR (e:Event) REQUIRE e.key IS UNIQUE",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from graph_schema.relations import get_relation
-from graph_schema.text import clean_text, text_key
-from skd.errors import InputError
+from skd.core.errors import InputError
+from skd.graph_schema.relations import get_relation
+from skd.graph_schema.text import clean_text, text_key
 
 #: Where a triple came from; the graph keeps the list of all of them.
 SOURCES = ("atomic2020", "teacher", "student", "human", "import")
@@ -95,7 +95,9 @@ def triple_from_json(obj: dict[str, Any], default_source: str = "import") -> Tri
         raise InputError(f"missing or non-text field(s): {', '.join(missing)}")
     score = obj.get("critic_score", obj.get("score"))
     return make_triple(
-        obj["head"], obj["relation"], obj["tail"],
+        obj["head"],
+        obj["relation"],
+        obj["tail"],
         score=score,
         sources=_text_list(obj, "sources", "source") or [default_source],
         runs=_text_list(obj, "runs", "run"),

@@ -17,12 +17,12 @@ from typing import Any
 from neo4j import READ_ACCESS, WRITE_ACCESS, Driver, ManagedTransaction, Session
 from neo4j.exceptions import ClientError, ConstraintError, Neo4jError, ServiceUnavailable, SessionExpired
 
-from graph_schema import queries
-from graph_schema.dialect import Dialect, lucene_terms
-from graph_schema.records import Edge, EventNode, SearchHit, Triple
-from graph_schema.relations import BY_NAME, BY_REL_TYPE, RELATIONS, Relation, get_relation
-from graph_schema.text import clean_text, text_key
-from skd.errors import GraphError, GraphUnavailableError, InputError
+from skd.core.errors import GraphError, GraphUnavailableError, InputError
+from skd.graph_schema import queries
+from skd.graph_schema.dialect import Dialect, lucene_terms
+from skd.graph_schema.records import Edge, EventNode, SearchHit, Triple
+from skd.graph_schema.relations import BY_NAME, BY_REL_TYPE, RELATIONS, Relation, get_relation
+from skd.graph_schema.text import clean_text, text_key
 
 ALL_TYPES = [r.rel_type for r in RELATIONS]
 
@@ -52,9 +52,15 @@ class _Batch:
             row = by_key.get((hk, rel, tk))
             if row is None:
                 by_key[(hk, rel, tk)] = {
-                    "hk": hk, "tk": tk, "score": t.score, "sources": list(dict.fromkeys(t.sources)),
-                    "runs": list(dict.fromkeys(t.runs)), "teachers": list(dict.fromkeys(t.teachers)),
-                    "prompts": list(dict.fromkeys(t.prompts)), "labels": list(t.labels), "now": now,
+                    "hk": hk,
+                    "tk": tk,
+                    "score": t.score,
+                    "sources": list(dict.fromkeys(t.sources)),
+                    "runs": list(dict.fromkeys(t.runs)),
+                    "teachers": list(dict.fromkeys(t.teachers)),
+                    "prompts": list(dict.fromkeys(t.prompts)),
+                    "labels": list(t.labels),
+                    "now": now,
                     "_rel": rel,
                 }
                 continue
@@ -82,9 +88,15 @@ def _edge(record: Any) -> Edge:
     and reading nine values by name costs more than the rest of a lookup's client work."""
     rel_type, tail_key, tail, score, sources, runs, teachers, prompts, labels = tuple(record)[-_EDGE_WIDTH:]
     return Edge(
-        relation=BY_REL_TYPE[rel_type].name, tail=tail, tail_key=tail_key, score=score,
-        sources=list(sources or []), runs=list(runs or []), teachers=list(teachers or []),
-        prompts=list(prompts or []), labels=[int(x) for x in (labels or [])],
+        relation=BY_REL_TYPE[rel_type].name,
+        tail=tail,
+        tail_key=tail_key,
+        score=score,
+        sources=list(sources or []),
+        runs=list(runs or []),
+        teachers=list(teachers or []),
+        prompts=list(prompts or []),
+        labels=[int(x) for x in (labels or [])],
     )
 
 
@@ -115,8 +127,9 @@ def decode_cursor(cursor: str | None) -> int:
 class GraphStore:
     """Reads and writes of the commonsense graph through one `neo4j` driver."""
 
-    def __init__(self, driver: Driver, database: str | None, dialect: Dialect, batch_size: int = 2000,
-                 owns_driver: bool = False) -> None:
+    def __init__(
+        self, driver: Driver, database: str | None, dialect: Dialect, batch_size: int = 2000, owns_driver: bool = False
+    ) -> None:
         self.driver = driver
         self.database = database
         self.dialect = dialect
@@ -141,8 +154,9 @@ class GraphStore:
         lookup's cost: a managed transaction per lookup costs three round trips instead of one."""
         session = getattr(self._local, "session", None)
         if session is None or session.closed():
-            session = self.driver.session(database=self.database, default_access_mode=READ_ACCESS,
-                                          bookmark_manager=None)
+            session = self.driver.session(
+                database=self.database, default_access_mode=READ_ACCESS, bookmark_manager=None
+            )
             self._local.session = session
         return session
 
@@ -204,8 +218,10 @@ class GraphStore:
         def work(tx: ManagedTransaction) -> int:
             tx.run(queries.MERGE_EVENTS, nodes=batch.nodes(batch.events)).consume()
             tx.run(queries.MERGE_INFERENCES, nodes=batch.nodes(batch.inferences)).consume()
-            return sum(tx.run(queries.upsert(rel_type), rows=rows).single(strict=True)["n"]
-                       for rel_type, rows in batch.rows.items())
+            return sum(
+                tx.run(queries.upsert(rel_type), rows=rows).single(strict=True)["n"]
+                for rel_type, rows in batch.rows.items()
+            )
 
         return self._write(work) if batch.rows else 0
 
@@ -224,11 +240,13 @@ class GraphStore:
         grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for head, rel, tail, score in scored:
             grouped[get_relation(rel).rel_type].append(
-                {"hk": text_key(head), "tk": text_key(tail), "score": float(score)})
+                {"hk": text_key(head), "tk": text_key(tail), "score": float(score)}
+            )
 
         def work(tx: ManagedTransaction) -> int:
-            return sum(tx.run(queries.set_scores(rt), rows=rows).single(strict=True)["n"]
-                       for rt, rows in grouped.items())
+            return sum(
+                tx.run(queries.set_scores(rt), rows=rows).single(strict=True)["n"] for rt, rows in grouped.items()
+            )
 
         return self._write(work) if grouped else 0
 
@@ -240,13 +258,28 @@ class GraphStore:
         rel = get_relation(relation)
 
         def work(tx: ManagedTransaction) -> Any:
-            return tx.run(queries.annotate(rel.rel_type), hk=text_key(h), h=h, tk=text_key(t), t=t,
-                          label=int(label), now=_now_ms()).single(strict=True)
+            return tx.run(
+                queries.annotate(rel.rel_type),
+                hk=text_key(h),
+                h=h,
+                tk=text_key(t),
+                t=t,
+                label=int(label),
+                now=_now_ms(),
+            ).single(strict=True)
 
         rec = self._write(work)
-        return Edge(relation=rel.name, tail=t, tail_key=text_key(t), score=rec["score"],
-                    sources=list(rec["sources"]), runs=[], teachers=[], prompts=[],
-                    labels=[int(x) for x in rec["labels"]])
+        return Edge(
+            relation=rel.name,
+            tail=t,
+            tail_key=text_key(t),
+            score=rec["score"],
+            sources=list(rec["sources"]),
+            runs=[],
+            teachers=[],
+            prompts=[],
+            labels=[int(x) for x in rec["labels"]],
+        )
 
     def clear(self) -> None:
         """Delete every Event and Inference (tests and `skd db reset`)."""
@@ -262,35 +295,58 @@ class GraphStore:
         recs = self._read(queries.EVENTS_BY_KEYS, keys=list(keys))
         return {r["key"]: EventNode(r["key"], r["text"]) for r in recs}
 
-    def inferences(self, event: str, relations: Sequence[str | Relation] | None = None,
-                   min_score: float | None = None, sources: Sequence[str] | None = None,
-                   first: int = 100, offset: int = 0) -> list[Edge]:
+    def inferences(
+        self,
+        event: str,
+        relations: Sequence[str | Relation] | None = None,
+        min_score: float | None = None,
+        sources: Sequence[str] | None = None,
+        first: int = 100,
+        offset: int = 0,
+    ) -> list[Edge]:
         """An event's inferences, best score first, filtered and paginated."""
         if first < 0 or offset < 0:
             raise InputError("first and offset must not be negative")
-        recs = self._read(queries.INFERENCES, key=text_key(event), types=_types(relations),
-                          min_score=min_score, sources=list(sources) if sources else None,
-                          skip=offset, limit=first)
+        recs = self._read(
+            queries.INFERENCES,
+            key=text_key(event),
+            types=_types(relations),
+            min_score=min_score,
+            sources=list(sources) if sources else None,
+            skip=offset,
+            limit=first,
+        )
         return [_edge(r) for r in recs]
 
-    def inferences_of_events(self, keys: Sequence[str], relations: Sequence[str | Relation] | None = None,
-                             min_score: float | None = None,
-                             sources: Sequence[str] | None = None) -> dict[str, list[Edge]]:
+    def inferences_of_events(
+        self,
+        keys: Sequence[str],
+        relations: Sequence[str | Relation] | None = None,
+        min_score: float | None = None,
+        sources: Sequence[str] | None = None,
+    ) -> dict[str, list[Edge]]:
         """Inferences of many events in one query (for DataLoaders), best score first per event."""
         out: dict[str, list[Edge]] = {k: [] for k in keys}
-        recs = self._read(queries.INFERENCES_OF_EVENTS, keys=list(keys), types=_types(relations),
-                          min_score=min_score, sources=list(sources) if sources else None)
+        recs = self._read(
+            queries.INFERENCES_OF_EVENTS,
+            keys=list(keys),
+            types=_types(relations),
+            min_score=min_score,
+            sources=list(sources) if sources else None,
+        )
         for r in recs:
             out.setdefault(r["event_key"], []).append(_edge(r))
         for edges in out.values():
             # the same order as `inferences` (Cypher sorts by relationship type, then tail key)
-            edges.sort(key=lambda e: (-(e.score if e.score is not None else -1.0), BY_NAME[e.relation].rel_type,
-                                      e.tail_key))
+            edges.sort(
+                key=lambda e: (-(e.score if e.score is not None else -1.0), BY_NAME[e.relation].rel_type, e.tail_key)
+            )
         return out
 
     def triple(self, head: str, relation: str, tail: str) -> Edge | None:
-        recs = self._read(queries.TRIPLE, hk=text_key(head), tk=text_key(tail),
-                          rel_type=get_relation(relation).rel_type)
+        recs = self._read(
+            queries.TRIPLE, hk=text_key(head), tk=text_key(tail), rel_type=get_relation(relation).rel_type
+        )
         return _edge(recs[0]) if recs else None
 
     def search_events(self, query: str, first: int = 10, offset: int = 0) -> list[SearchHit]:
@@ -298,8 +354,7 @@ class GraphStore:
         terms = lucene_terms(query)
         if not terms:
             raise InputError("empty search query")
-        recs = self._read(queries.SEARCH, index=self.dialect.fulltext_index, query=terms,
-                          skip=offset, limit=first)
+        recs = self._read(queries.SEARCH, index=self.dialect.fulltext_index, query=terms, skip=offset, limit=first)
         return [SearchHit(r["key"], r["text"], float(r["score"])) for r in recs]
 
     def count_search(self, query: str) -> int:
@@ -311,8 +366,11 @@ class GraphStore:
 
     def stats(self) -> dict[str, Any]:
         """Counts of events, inferences and triples, per relation and per source."""
-        by_rel = {BY_REL_TYPE[r["rel_type"]].name: int(r["n"]) for r in self._read(queries.COUNT_BY_TYPE)
-                  if r["rel_type"] in BY_REL_TYPE}
+        by_rel = {
+            BY_REL_TYPE[r["rel_type"]].name: int(r["n"])
+            for r in self._read(queries.COUNT_BY_TYPE)
+            if r["rel_type"] in BY_REL_TYPE
+        }
         by_source: dict[str, int] = defaultdict(int)
         by_rel_source: dict[str, dict[str, int]] = defaultdict(dict)
         for r in self._read(queries.COUNT_BY_TYPE_AND_SOURCE):
@@ -343,8 +401,15 @@ class GraphStore:
             recs = self._read(queries.EXPORT_EVENTS, keys=keys, min_score=min_score, labelled=labelled)
             recs.sort(key=lambda r: (r["head_key"], r["rel_type"], r["tail"]))
             for r in recs:
-                yield Triple(head=r["head"], relation=BY_REL_TYPE[r["rel_type"]].name, tail=r["tail"],
-                             score=r["score"], sources=list(r["sources"] or []), runs=list(r["runs"] or []),
-                             teachers=list(r["teachers"] or []), prompts=list(r["prompts"] or []),
-                             labels=[int(x) for x in (r["labels"] or [])])
+                yield Triple(
+                    head=r["head"],
+                    relation=BY_REL_TYPE[r["rel_type"]].name,
+                    tail=r["tail"],
+                    score=r["score"],
+                    sources=list(r["sources"] or []),
+                    runs=list(r["runs"] or []),
+                    teachers=list(r["teachers"] or []),
+                    prompts=list(r["prompts"] or []),
+                    labels=[int(x) for x in (r["labels"] or [])],
+                )
             after = keys[-1]

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from models.teacher import Completion, Teacher
-from skd.errors import SkdError
+from skd.core.errors import SkdError
+from skd.models.teacher import Completion, Teacher
 
 __all__ = ["CachedTeacher", "RequestCache", "open_request_cache", "request_key"]
 
@@ -71,8 +71,9 @@ class CachedTeacher:
     def __getattr__(self, attr: str) -> Any:  # usage, budget, model... of the wrapped teacher
         return getattr(self.inner, attr)
 
-    async def complete(self, prompts: Sequence[str], *, n: int, max_tokens: int, temperature: float, top_p: float,
-                       stop: Sequence[str]) -> list[list[Completion]]:
+    async def complete(
+        self, prompts: Sequence[str], *, n: int, max_tokens: int, temperature: float, top_p: float, stop: Sequence[str]
+    ) -> list[list[Completion]]:
         params = dict(n=n, max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=list(stop))
         keys = [request_key(self.name, p, params) for p in prompts]
         out: list[list[Completion] | None] = [self.cache.get(k) for k in keys]
@@ -100,7 +101,7 @@ def open_request_cache(cache: RequestCache | Path | bool | None) -> RequestCache
         return cache
     if isinstance(cache, Path):
         return RequestCache(cache)
-    from skd.settings import get_settings
+    from skd.core.settings import get_settings
 
     s = get_settings()
     return RequestCache(s.teacher_cache_path or s.cache_dir / "teacher-requests.sqlite")

@@ -9,15 +9,21 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from graph_schema.text import clean_text, text_key
-from ingest.cache import CachedTeacher, RequestCache, open_request_cache
-from ingest.prompts import EVENTS_TEMPLATE, SeedEvent, load_seed_events, stable_rng
-from ingest.run import AppendLog, ProgressCallback, RunFolder, RunStats, ShardWriter, UsageMeter, now_iso
-from models.teacher import Teacher, run_sync
-from skd.errors import BudgetExceededError, InputError, SkdError
+from skd.core.errors import BudgetExceededError, InputError, SkdError
+from skd.graph_schema.text import clean_text, text_key
+from skd.ingest.cache import CachedTeacher, RequestCache, open_request_cache
+from skd.ingest.prompts import EVENTS_TEMPLATE, SeedEvent, load_seed_events, stable_rng
+from skd.ingest.run import AppendLog, ProgressCallback, RunFolder, RunStats, ShardWriter, UsageMeter, now_iso
+from skd.models.teacher import Teacher, run_sync
 
-__all__ = ["EventsSummary", "agenerate_events", "event_problem", "generate_events", "normalise_event",
-           "parse_event_list"]
+__all__ = [
+    "EventsSummary",
+    "agenerate_events",
+    "event_problem",
+    "generate_events",
+    "normalise_event",
+    "parse_event_list",
+]
 
 STAGE = "events"
 _ITEM = re.compile(r"^\s*\d{1,3}\s*[.)]\s*(.*)$")
@@ -87,12 +93,25 @@ def _graph_keys(store: Any, keys: Sequence[str]) -> set[str]:
     return set(store.events(list(keys))) if store is not None and keys else set()
 
 
-async def agenerate_events(teacher: Teacher, run_dir: Path | str, n: int, seed_file: Path | str | None = None,
-                           store: Any = None, *, examples_per_prompt: int = 10, prompts_per_batch: int = 32,
-                           samples_per_prompt: int = 1, max_tokens: int = 64, temperature: float = 0.9,
-                           top_p: float = 0.95, seed: int = 0, max_prompts: int | None = None,
-                           cache: RequestCache | bool | None = True, run_id: str | None = None,
-                           progress: ProgressCallback | None = None) -> EventsSummary:
+async def agenerate_events(
+    teacher: Teacher,
+    run_dir: Path | str,
+    n: int,
+    seed_file: Path | str | None = None,
+    store: Any = None,
+    *,
+    examples_per_prompt: int = 10,
+    prompts_per_batch: int = 32,
+    samples_per_prompt: int = 1,
+    max_tokens: int = 64,
+    temperature: float = 0.9,
+    top_p: float = 0.95,
+    seed: int = 0,
+    max_prompts: int | None = None,
+    cache: RequestCache | bool | None = True,
+    run_id: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> EventsSummary:
     """Generate events into `run_dir` until it holds `n`, resuming whatever an earlier session did.
 
     Each batch of prompts is a pure function of (seed, batch number), so a killed batch is asked again
@@ -105,19 +124,33 @@ async def agenerate_events(teacher: Teacher, run_dir: Path | str, n: int, seed_f
         raise InputError("examples per prompt, prompts per batch and samples per prompt must be at least 1")
     seeds: list[SeedEvent] = load_seed_events(seed_file)
     run = RunFolder(run_dir, run_id)
-    decoding = dict(n=samples_per_prompt, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
-                    stop=["\n\n"])
-    run.stage_config(STAGE, {"teacher": teacher.name, "seed": seed, "template": EVENTS_TEMPLATE.id,
-                             "seed_file": str(seed_file) if seed_file else None, "n": n,
-                             "examples_per_prompt": examples_per_prompt, "prompts_per_batch": prompts_per_batch,
-                             "decoding": decoding},
-                     fixed=("teacher", "seed", "template", "seed_file", "examples_per_prompt", "prompts_per_batch"))
+    decoding = dict(n=samples_per_prompt, max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=["\n\n"])
+    run.stage_config(
+        STAGE,
+        {
+            "teacher": teacher.name,
+            "seed": seed,
+            "template": EVENTS_TEMPLATE.id,
+            "seed_file": str(seed_file) if seed_file else None,
+            "n": n,
+            "examples_per_prompt": examples_per_prompt,
+            "prompts_per_batch": prompts_per_batch,
+            "decoding": decoding,
+        },
+        fixed=("teacher", "seed", "template", "seed_file", "examples_per_prompt", "prompts_per_batch"),
+    )
     request_cache = open_request_cache(cache)
     asker: Teacher = CachedTeacher(teacher, request_cache) if request_cache is not None else teacher
     state = run.stage(STAGE)
-    stats = RunStats(stage=STAGE, total=n, prompts=state.get("prompts", 0), completions=state.get("completions", 0),
-                     rejected=state.get("rejected", 0), duplicates=state.get("duplicates", 0),
-                     reasons=dict(state.get("reasons", {})))
+    stats = RunStats(
+        stage=STAGE,
+        total=n,
+        prompts=state.get("prompts", 0),
+        completions=state.get("completions", 0),
+        rejected=state.get("rejected", 0),
+        duplicates=state.get("duplicates", 0),
+        reasons=dict(state.get("reasons", {})),
+    )
     seen = {row["key"] for row in run.rows("events") if "key" in row}
     stats.accepted = stats.done = len(seen)
     seed_keys = {text_key(s.text) for s in seeds}
@@ -131,9 +164,18 @@ async def agenerate_events(teacher: Teacher, run_dir: Path | str, n: int, seed_f
     hits0 = request_cache.hits if request_cache is not None else 0
 
     def save(status: str) -> None:
-        state.update(batches_done=batch, prompts=stats.prompts, completions=stats.completions, events=len(seen),
-                     rejected=stats.rejected, duplicates=stats.duplicates, reasons=stats.reasons,
-                     usage=meter.total(), status=status, target=n)
+        state.update(
+            batches_done=batch,
+            prompts=stats.prompts,
+            completions=stats.completions,
+            events=len(seen),
+            rejected=stats.rejected,
+            duplicates=stats.duplicates,
+            reasons=stats.reasons,
+            usage=meter.total(),
+            status=status,
+            target=n,
+        )
         run.save_manifest()
 
     if progress:
@@ -143,8 +185,10 @@ async def agenerate_events(teacher: Teacher, run_dir: Path | str, n: int, seed_f
             if batch * prompts_per_batch >= limit:
                 stopped = f"prompt limit reached ({limit} prompts); raise --max-prompts to go on"
                 break
-            examples = [stable_rng(seed, STAGE, batch, j).sample(seeds, min(examples_per_prompt, len(seeds)))
-                        for j in range(prompts_per_batch)]
+            examples = [
+                stable_rng(seed, STAGE, batch, j).sample(seeds, min(examples_per_prompt, len(seeds)))
+                for j in range(prompts_per_batch)
+            ]
             prompts = [EVENTS_TEMPLATE.render([s.text for s in ex]) for ex in examples]
             answers = await asker.complete(prompts, **decoding)
             stats.prompts += len(prompts)
@@ -160,12 +204,27 @@ async def agenerate_events(teacher: Teacher, run_dir: Path | str, n: int, seed_f
                             rid = f"{STAGE}:b{batch}:p{j}:s{s}:i{i}"
                             if rid not in reject_ids:
                                 reject_ids.add(rid)
-                                rejects_out.write({"id": rid, "stage": STAGE, "reason": problem, "raw": raw,
-                                                   "completion": completion.text, "time": now_iso()})
+                                rejects_out.write(
+                                    {
+                                        "id": rid,
+                                        "stage": STAGE,
+                                        "reason": problem,
+                                        "raw": raw,
+                                        "completion": completion.text,
+                                        "time": now_iso(),
+                                    }
+                                )
                             continue
-                        prov = {"examples": [x.id for x in examples[j]], "decoding": decoding,
-                                "logprob": completion.logprob, "time": now_iso(), "batch": batch, "prompt_index": j,
-                                "sample": s, "item": i}
+                        prov = {
+                            "examples": [x.id for x in examples[j]],
+                            "decoding": decoding,
+                            "logprob": completion.logprob,
+                            "time": now_iso(),
+                            "batch": batch,
+                            "prompt_index": j,
+                            "sample": s,
+                            "item": i,
+                        }
                         fresh.append((text, prov))
             in_graph = _graph_keys(store, sorted({text_key(t) for t, _ in fresh}))
             for text, prov in fresh:
@@ -175,9 +234,17 @@ async def agenerate_events(teacher: Teacher, run_dir: Path | str, n: int, seed_f
                     continue
                 seen.add(key)
                 new += 1
-                events_out.write({"id": f"{run.run_id}:e{len(seen)}", "event": text, "key": key,
-                                  "run": run.run_id, "teacher": teacher.name, "prompt": EVENTS_TEMPLATE.id,
-                                  "provenance": prov})
+                events_out.write(
+                    {
+                        "id": f"{run.run_id}:e{len(seen)}",
+                        "event": text,
+                        "key": key,
+                        "run": run.run_id,
+                        "teacher": teacher.name,
+                        "prompt": EVENTS_TEMPLATE.id,
+                        "provenance": prov,
+                    }
+                )
             events_out.sync()
             rejects_out.sync()
             batch += 1
@@ -198,11 +265,27 @@ async def agenerate_events(teacher: Teacher, run_dir: Path | str, n: int, seed_f
             request_cache.close()
     complete = len(seen) >= n
     save("complete" if complete else f"stopped: {stopped}")
-    return EventsSummary(run_dir=str(run.path), run_id=run.run_id, teacher=teacher.name, target=n, events=len(seen),
-                         new=new, complete=complete, stopped=stopped, stats=stats.to_json(), usage=meter.total())
+    return EventsSummary(
+        run_dir=str(run.path),
+        run_id=run.run_id,
+        teacher=teacher.name,
+        target=n,
+        events=len(seen),
+        new=new,
+        complete=complete,
+        stopped=stopped,
+        stats=stats.to_json(),
+        usage=meter.total(),
+    )
 
 
-def generate_events(teacher: Teacher, run_dir: Path | str, n: int, seed_file: Path | str | None = None,
-                    store: Any = None, **options: Any) -> EventsSummary:
+def generate_events(
+    teacher: Teacher,
+    run_dir: Path | str,
+    n: int,
+    seed_file: Path | str | None = None,
+    store: Any = None,
+    **options: Any,
+) -> EventsSummary:
     """Synchronous `agenerate_events`, for the CLI and pipelines."""
     return run_sync(agenerate_events(teacher, run_dir, n, seed_file, store, **options))

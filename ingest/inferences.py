@@ -9,17 +9,26 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from graph_schema.records import Triple, make_triple
-from graph_schema.relations import Relation, parse_relations
-from graph_schema.text import clean_text, is_none_tail, text_key
-from ingest.cache import CachedTeacher, RequestCache, open_request_cache
-from ingest.prompts import choose_examples, load_seed_events, template_for
-from ingest.run import AppendLog, ProgressCallback, RunFolder, RunStats, ShardWriter, UsageMeter, now_iso
-from models.teacher import Completion, Teacher, run_sync
-from skd.errors import BudgetExceededError, InputError, SkdError
+from skd.core.errors import BudgetExceededError, InputError, SkdError
+from skd.graph_schema.records import Triple, make_triple
+from skd.graph_schema.relations import Relation, parse_relations
+from skd.graph_schema.text import clean_text, is_none_tail, text_key
+from skd.ingest.cache import CachedTeacher, RequestCache, open_request_cache
+from skd.ingest.prompts import choose_examples, load_seed_events, template_for
+from skd.ingest.run import AppendLog, ProgressCallback, RunFolder, RunStats, ShardWriter, UsageMeter, now_iso
+from skd.models.student_eval import Outputs, References, group_triples
+from skd.models.teacher import Completion, Teacher, run_sync
 
-__all__ = ["InferencesSummary", "agenerate_inferences", "ainfer_for_events", "generate_inferences",
-           "infer_for_events", "parse_tail", "tail_problem"]
+__all__ = [
+    "InferencesSummary",
+    "agenerate_inferences",
+    "ainfer_for_events",
+    "generate_inferences",
+    "infer_for_events",
+    "parse_tail",
+    "tail_problem",
+    "teacher_outputs_live",
+]
 
 STAGE = "inferences"
 MAX_TAIL_WORDS, MAX_TAIL_CHARS = 16, 100
@@ -32,7 +41,7 @@ def parse_tail(text: str) -> str:
     first = text.strip("\n ").split("\n", 1)[0] if text.strip() else ""
     m = _SENTENCE_END.search(first)
     if m:
-        first = first[:m.start()]
+        first = first[: m.start()]
     return clean_text(first.strip().strip("\"'`“”"))
 
 
@@ -79,8 +88,9 @@ class _Outcome:
     rejects: list[dict[str, Any]]
 
 
-def _make_pairs(events: Sequence[str], relations: Sequence[Relation], examples_per_prompt: int,
-                seed: int | str) -> list[_Pair]:
+def _make_pairs(
+    events: Sequence[str], relations: Sequence[Relation], examples_per_prompt: int, seed: int | str
+) -> list[_Pair]:
     pairs = []
     for event in events:
         for rel in relations:
@@ -92,8 +102,15 @@ def _make_pairs(events: Sequence[str], relations: Sequence[Relation], examples_p
     return pairs
 
 
-def _judge(pair: _Pair, samples: Sequence[Completion], decoding: dict[str, Any], teacher: str, run_id: str | None,
-           seen: set[tuple[str, str, str]], stats: RunStats) -> _Outcome:
+def _judge(
+    pair: _Pair,
+    samples: Sequence[Completion],
+    decoding: dict[str, Any],
+    teacher: str,
+    run_id: str | None,
+    seen: set[tuple[str, str, str]],
+    stats: RunStats,
+) -> _Outcome:
     """Parse, filter and deduplicate one pair's samples into triples and rejects."""
     triples, rejects = [], []
     for s, completion in enumerate(samples):
@@ -102,14 +119,34 @@ def _judge(pair: _Pair, samples: Sequence[Completion], decoding: dict[str, Any],
         problem = tail_problem(pair.event, tail)
         if problem:
             stats.reject(problem)
-            rejects.append({"id": f"{STAGE}:{pair.id}:s{s}", "stage": STAGE, "event": pair.event,
-                            "relation": pair.relation.name, "reason": problem, "raw": completion.text,
-                            "time": now_iso()})
+            rejects.append(
+                {
+                    "id": f"{STAGE}:{pair.id}:s{s}",
+                    "stage": STAGE,
+                    "event": pair.event,
+                    "relation": pair.relation.name,
+                    "reason": problem,
+                    "raw": completion.text,
+                    "time": now_iso(),
+                }
+            )
             continue
-        triple = make_triple(pair.event, pair.relation.name, tail, sources=["teacher"],
-                             runs=[run_id] if run_id else [], teachers=[teacher], prompts=[pair.template],
-                             provenance={"examples": pair.examples, "decoding": decoding,
-                                         "logprob": completion.logprob, "time": now_iso(), "sample": s})
+        triple = make_triple(
+            pair.event,
+            pair.relation.name,
+            tail,
+            sources=["teacher"],
+            runs=[run_id] if run_id else [],
+            teachers=[teacher],
+            prompts=[pair.template],
+            provenance={
+                "examples": pair.examples,
+                "decoding": decoding,
+                "logprob": completion.logprob,
+                "time": now_iso(),
+                "sample": s,
+            },
+        )
         if triple.key in seen:
             stats.duplicates += 1
             continue
@@ -125,10 +162,20 @@ def _decoding(per_pair: int, max_tokens: int, temperature: float, top_p: float) 
     return dict(n=per_pair, max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=["\n"])
 
 
-async def ainfer_for_events(teacher: Teacher, events: Sequence[str], relations: str | Sequence[str] | None,
-                            per_pair: int, *, examples_per_prompt: int = 5, max_tokens: int = 24,
-                            temperature: float = 0.9, top_p: float = 0.95, seed: int | str = 0,
-                            batch_pairs: int = 64, cache: RequestCache | bool | None = None) -> list[Triple]:
+async def ainfer_for_events(
+    teacher: Teacher,
+    events: Sequence[str],
+    relations: str | Sequence[str] | None,
+    per_pair: int,
+    *,
+    examples_per_prompt: int = 5,
+    max_tokens: int = 24,
+    temperature: float = 0.9,
+    top_p: float = 0.95,
+    seed: int | str = 0,
+    batch_pairs: int = 64,
+    cache: RequestCache | bool | None = None,
+) -> list[Triple]:
     """The teacher's inferences for `events`, in memory (no run folder): accepted, deduplicated triples."""
     rels = parse_relations(relations if isinstance(relations, str) or relations is None else list(relations))
     decoding = _decoding(per_pair, max_tokens, temperature, top_p)
@@ -139,7 +186,7 @@ async def ainfer_for_events(teacher: Teacher, events: Sequence[str], relations: 
     stats, seen, out = RunStats(stage=STAGE, total=len(pairs)), set(), []
     try:
         for i in range(0, len(pairs), batch_pairs):
-            chunk = pairs[i:i + batch_pairs]
+            chunk = pairs[i : i + batch_pairs]
             answers = await asker.complete([p.prompt for p in chunk], **decoding)
             for pair, samples in zip(chunk, answers, strict=True):
                 out.extend(_judge(pair, samples, decoding, teacher.name, None, seen, stats).triples)
@@ -149,8 +196,9 @@ async def ainfer_for_events(teacher: Teacher, events: Sequence[str], relations: 
     return out
 
 
-def infer_for_events(teacher: Teacher, events: Sequence[str], relations: str | Sequence[str] | None,
-                     per_pair: int, **options: Any) -> list[Triple]:
+def infer_for_events(
+    teacher: Teacher, events: Sequence[str], relations: str | Sequence[str] | None, per_pair: int, **options: Any
+) -> list[Triple]:
     """Synchronous `ainfer_for_events`."""
     return run_sync(ainfer_for_events(teacher, events, relations, per_pair, **options))
 
@@ -178,20 +226,33 @@ def _run_events(run: RunFolder, events: Sequence[str] | Path | str | None) -> li
     if events is None:
         found = [row["event"] for row in run.rows("events") if isinstance(row.get("event"), str)]
         if not found:
-            raise InputError(f"run folder {run.path} has no events yet: run `skd generate events --run "
-                             f"{run.path}` first, or pass --events FILE")
+            raise InputError(
+                f"run folder {run.path} has no events yet: run `skd generate events --run "
+                f"{run.path}` first, or pass --events FILE"
+            )
         return found
     if isinstance(events, str | Path):
         return [s.text for s in load_seed_events(events)]
     return [e for e in (clean_text(x) for x in events) if e]
 
 
-async def agenerate_inferences(teacher: Teacher, run_dir: Path | str, relations: str | Sequence[str] | None,
-                               per_pair: int, *, events: Sequence[str] | Path | str | None = None,
-                               examples_per_prompt: int = 5, max_tokens: int = 24, temperature: float = 0.9,
-                               top_p: float = 0.95, seed: int = 0, batch_pairs: int = 64,
-                               max_events: int | None = None, cache: RequestCache | bool | None = True,
-                               progress: ProgressCallback | None = None) -> InferencesSummary:
+async def agenerate_inferences(
+    teacher: Teacher,
+    run_dir: Path | str,
+    relations: str | Sequence[str] | None,
+    per_pair: int,
+    *,
+    events: Sequence[str] | Path | str | None = None,
+    examples_per_prompt: int = 5,
+    max_tokens: int = 24,
+    temperature: float = 0.9,
+    top_p: float = 0.95,
+    seed: int = 0,
+    batch_pairs: int = 64,
+    max_events: int | None = None,
+    cache: RequestCache | bool | None = True,
+    progress: ProgressCallback | None = None,
+) -> InferencesSummary:
     """Generate `per_pair` samples for every (event, relation) pair not yet done in `run_dir`.
 
     Events come from the run's own event shards unless `events` (a list, or a file as for seed events)
@@ -204,20 +265,40 @@ async def agenerate_inferences(teacher: Teacher, run_dir: Path | str, relations:
     all_events = _run_events(run, events)
     if max_events is not None:
         all_events = all_events[:max_events]
-    run.stage_config(STAGE, {"teacher": teacher.name, "seed": seed, "examples_per_prompt": examples_per_prompt,
-                             "relations": sorted({*run.config.get("stages", {}).get(STAGE, {}).get("relations", []),
-                                                  *(r.name for r in rels)}),
-                             "templates": {r.name: template_for(r).id for r in rels}, "decoding": decoding},
-                     fixed=("teacher", "seed", "examples_per_prompt"))
+    run.stage_config(
+        STAGE,
+        {
+            "teacher": teacher.name,
+            "seed": seed,
+            "examples_per_prompt": examples_per_prompt,
+            "relations": sorted(
+                {*run.config.get("stages", {}).get(STAGE, {}).get("relations", []), *(r.name for r in rels)}
+            ),
+            "templates": {r.name: template_for(r).id for r in rels},
+            "decoding": decoding,
+        },
+        fixed=("teacher", "seed", "examples_per_prompt"),
+    )
     done = {row["pair"] for row in run.log_rows("pairs-done.jsonl") if "pair" in row}
-    seen = {Triple(r["head"], r["relation"], r["tail"]).key for r in run.rows("triples")
-            if all(isinstance(r.get(k), str) for k in ("head", "relation", "tail"))}
+    seen = {
+        Triple(r["head"], r["relation"], r["tail"]).key
+        for r in run.rows("triples")
+        if all(isinstance(r.get(k), str) for k in ("head", "relation", "tail"))
+    }
     pairs = _make_pairs(all_events, rels, examples_per_prompt, seed)
     todo = [p for p in pairs if p.id not in done]
     state = run.stage(STAGE)
-    stats = RunStats(stage=STAGE, total=len(pairs), done=len(pairs) - len(todo), prompts=state.get("prompts", 0),
-                     completions=state.get("completions", 0), accepted=len(seen), rejected=state.get("rejected", 0),
-                     duplicates=state.get("duplicates", 0), reasons=dict(state.get("reasons", {})))
+    stats = RunStats(
+        stage=STAGE,
+        total=len(pairs),
+        done=len(pairs) - len(todo),
+        prompts=state.get("prompts", 0),
+        completions=state.get("completions", 0),
+        accepted=len(seen),
+        rejected=state.get("rejected", 0),
+        duplicates=state.get("duplicates", 0),
+        reasons=dict(state.get("reasons", {})),
+    )
     reject_ids = {row.get("id") for row in run.log_rows("rejects.jsonl")}
     request_cache = open_request_cache(cache)
     asker: Teacher = CachedTeacher(teacher, request_cache) if request_cache is not None else teacher
@@ -229,20 +310,30 @@ async def agenerate_inferences(teacher: Teacher, run_dir: Path | str, relations:
     new, stopped = 0, None
 
     def save(status: str) -> None:
-        state.update(prompts=stats.prompts, completions=stats.completions, triples=len(seen),
-                     pairs_done=len(done), rejected=stats.rejected, duplicates=stats.duplicates,
-                     reasons=stats.reasons, usage=meter.total(), status=status)
+        state.update(
+            prompts=stats.prompts,
+            completions=stats.completions,
+            triples=len(seen),
+            pairs_done=len(done),
+            rejected=stats.rejected,
+            duplicates=stats.duplicates,
+            reasons=stats.reasons,
+            usage=meter.total(),
+            status=status,
+        )
         run.save_manifest()
 
     if progress:
         progress(stats)
     try:
         for i in range(0, len(todo), batch_pairs):
-            chunk = todo[i:i + batch_pairs]
+            chunk = todo[i : i + batch_pairs]
             answers = await asker.complete([p.prompt for p in chunk], **decoding)
             stats.prompts += len(chunk)
-            outcomes = [_judge(p, a, decoding, teacher.name, run.run_id, seen, stats)
-                        for p, a in zip(chunk, answers, strict=True)]
+            outcomes = [
+                _judge(p, a, decoding, teacher.name, run.run_id, seen, stats)
+                for p, a in zip(chunk, answers, strict=True)
+            ]
             for o in outcomes:
                 for t in o.triples:
                     triples_out.write(t.to_json())
@@ -275,13 +366,38 @@ async def agenerate_inferences(teacher: Teacher, run_dir: Path | str, relations:
     finished = sum(1 for p in pairs if p.id in done)
     complete = finished == len(pairs)
     save("complete" if complete else f"stopped: {stopped}")
-    return InferencesSummary(run_dir=str(run.path), run_id=run.run_id, teacher=teacher.name,
-                             relations=[r.name for r in rels], pairs=len(pairs), pairs_done=finished,
-                             triples=len(seen), new=new, complete=complete, stopped=stopped,
-                             stats=stats.to_json(), usage=meter.total())
+    return InferencesSummary(
+        run_dir=str(run.path),
+        run_id=run.run_id,
+        teacher=teacher.name,
+        relations=[r.name for r in rels],
+        pairs=len(pairs),
+        pairs_done=finished,
+        triples=len(seen),
+        new=new,
+        complete=complete,
+        stopped=stopped,
+        stats=stats.to_json(),
+        usage=meter.total(),
+    )
 
 
-def generate_inferences(teacher: Teacher, run_dir: Path | str, relations: str | Sequence[str] | None,
-                        per_pair: int, **options: Any) -> InferencesSummary:
+def generate_inferences(
+    teacher: Teacher, run_dir: Path | str, relations: str | Sequence[str] | None, per_pair: int, **options: Any
+) -> InferencesSummary:
     """Synchronous `agenerate_inferences`, for the CLI and pipelines."""
     return run_sync(agenerate_inferences(teacher, run_dir, relations, per_pair, **options))
+
+
+def teacher_outputs_live(teacher: Any, refs: References, per_pair: int = 1) -> Outputs:
+    """Ask a teacher (`skd.models.teacher.make_teacher`) few-shot for the reference pairs, one relation
+    at a time so no unasked pairs are generated. A pair whose every answer was rejected (unparsable,
+    empty) stays in, with no outputs: it was asked and answered nothing usable."""
+    by_relation: dict[str, list[str]] = {}
+    for key, rel in refs.pairs:
+        by_relation.setdefault(rel, []).append(refs.heads[key])
+    triples: list[Triple] = []
+    for rel, events in by_relation.items():
+        triples.extend(infer_for_events(teacher, events, [rel], per_pair))
+    got = group_triples(triples)[0]
+    return {k: got.get(k, []) for k in refs.pairs}

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from graph_schema.store import GraphStore
-from ingest.triples_io import LineError, read_triples, triple_files
-from skd.errors import InputError
+from skd.core.errors import InputError
+from skd.graph_schema.store import GraphStore
+from skd.graph_schema.triples_io import LineError, read_triples, triple_files
 
 #: progress(path, lines_done_in_file, lines_in_file, triples_loaded_so_far)
 Progress = Callable[[Path, int, int, int], None]
@@ -31,8 +31,13 @@ class LoadReport:
     errors: list[LineError] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
-        return {"files": self.files, "triples": self.triples, "resumed_from": self.resumed_from,
-                "bad_lines": len(self.errors), "errors": [str(e) for e in self.errors[:100]]}
+        return {
+            "files": self.files,
+            "triples": self.triples,
+            "resumed_from": self.resumed_from,
+            "bad_lines": len(self.errors),
+            "errors": [str(e) for e in self.errors[:100]],
+        }
 
 
 def count_lines(path: Path) -> int:
@@ -71,8 +76,16 @@ def _validate(files: list[Path], source: str | None) -> None:
             pass
 
 
-def load_path(store: GraphStore, path: Path, *, checkpoints: Path, source: str | None = None,
-              strict: bool = False, resume: bool = True, progress: Progress | None = None) -> LoadReport:
+def load_path(
+    store: GraphStore,
+    path: Path,
+    *,
+    checkpoints: Path,
+    source: str | None = None,
+    strict: bool = False,
+    resume: bool = True,
+    progress: Progress | None = None,
+) -> LoadReport:
     """Load a TSV/JSONL file or a folder of them (a run folder's `triples*.jsonl` shards) into the graph.
 
     Bad lines are reported with file and line number and skipped; with `strict` the first one

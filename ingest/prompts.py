@@ -15,12 +15,22 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from graph_schema.relations import RELATIONS, Relation, get_relation
-from graph_schema.text import clean_text, text_key
-from skd.errors import InputError
+from skd.core.errors import InputError
+from skd.graph_schema.relations import RELATIONS, Relation, get_relation
+from skd.graph_schema.text import clean_text, text_key
 
-__all__ = ["EVENTS_TEMPLATE", "TEMPLATES", "EventsTemplate", "Example", "InferenceTemplate", "SeedEvent",
-           "choose_examples", "load_examples", "load_seed_events", "template_for"]
+__all__ = [
+    "EVENTS_TEMPLATE",
+    "TEMPLATES",
+    "EventsTemplate",
+    "Example",
+    "InferenceTemplate",
+    "SeedEvent",
+    "choose_examples",
+    "load_examples",
+    "load_seed_events",
+    "template_for",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +108,8 @@ class InferenceTemplate:
 
 EVENTS_TEMPLATE = EventsTemplate(
     version="v1",
-    instruction="A list of everyday events. Each names PersonX, sometimes PersonY, and is one short sentence.")
+    instruction="A list of everyday events. Each names PersonX, sometimes PersonY, and is one short sentence.",
+)
 
 _INSTRUCTIONS: dict[str, str] = {
     "xIntent": "Why people do things: each event, then what PersonX intended by it.",
@@ -138,7 +149,7 @@ def template_for(relation: str | Relation) -> InferenceTemplate:
 
 
 def _data_file(name: str) -> Path:
-    return Path(str(resources.files("ingest").joinpath("data", name)))
+    return Path(str(resources.files("skd.ingest").joinpath("data", name)))
 
 
 @lru_cache(maxsize=1)

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from skd.errors import InputError
+from skd.core.errors import InputError
 
 __all__ = ["ProgressCallback", "RunFolder", "RunStats", "ShardWriter", "now_iso"]
 
@@ -157,8 +157,11 @@ class RunFolder:
         self.manifest = self._load("manifest.json") or {}
         if not self.config:
             stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-            self.config = {"run_id": run_id or f"{self.path.name}-{stamp}-{uuid.uuid4().hex[:6]}",
-                           "created": now_iso(), "stages": {}}
+            self.config = {
+                "run_id": run_id or f"{self.path.name}-{stamp}-{uuid.uuid4().hex[:6]}",
+                "created": now_iso(),
+                "stages": {},
+            }
             self._save("config.json", self.config)
         elif run_id and run_id != self.config["run_id"]:
             raise InputError(f"{self.path} belongs to run {self.config['run_id']!r}, not {run_id!r}")
@@ -195,8 +198,10 @@ class RunFolder:
             clash = [k for k in fixed if k in old and old[k] != config.get(k)]
             if clash:
                 k = clash[0]
-                raise InputError(f"run {self.run_id} ({self.path}) was started with {stage} {k}={old[k]!r}, "
-                                 f"not {config.get(k)!r}; resume it with the same {k} or use a new --run folder")
+                raise InputError(
+                    f"run {self.run_id} ({self.path}) was started with {stage} {k}={old[k]!r}, "
+                    f"not {config.get(k)!r}; resume it with the same {k} or use a new --run folder"
+                )
         stages[stage] = {**(old or {}), **config}
         self._save("config.json", self.config)
         return stages[stage]

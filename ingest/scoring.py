@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from graph_schema.records import Triple, make_triple, triple_from_json
-from ingest.triples_io import LineError, file_format, read_triples, triple_files
-from models.critic import Critic, ProgressFn
-from skd.errors import InputError
+from skd.core.errors import InputError
+from skd.graph_schema.records import Triple, make_triple, triple_from_json
+from skd.graph_schema.triples_io import LineError, file_format, read_triples, triple_files
+from skd.models.critic import Critic, ProgressFn
 
 #: Rows scored together: large enough that sorting by length keeps padding low, small enough to resume often.
 CHUNK = 1024
@@ -109,8 +109,11 @@ def _destination(src: Path, root: Path, out: Path | None) -> Path:
         return src if file_format(src) == "jsonl" else src.with_name(src.stem + ".scored.jsonl")
     if root.is_file():
         # `out` names a file when it has a JSONL suffix, otherwise a folder to put the scored file in
-        return out if out.suffix.lower() in (".jsonl", ".json", ".ndjson") and not out.is_dir() \
+        return (
+            out
+            if out.suffix.lower() in (".jsonl", ".json", ".ndjson") and not out.is_dir()
             else out / (src.stem + ".jsonl")
+        )
     return (out / src.relative_to(root)).with_suffix(".jsonl")
 
 
@@ -191,8 +194,14 @@ def _scored_row(triple: Triple, obj: Any, score: float) -> dict[str, Any]:
     return row
 
 
-def score_path(critic: Critic, path: str | Path, out: str | Path | None = None, batch_size: int = 64,
-               progress: ProgressFn | None = None, rescore: bool = False) -> ScoreSummary:
+def score_path(
+    critic: Critic,
+    path: str | Path,
+    out: str | Path | None = None,
+    batch_size: int = 64,
+    progress: ProgressFn | None = None,
+    rescore: bool = False,
+) -> ScoreSummary:
     """Add `critic_score` to every triple of a file or run folder (its `triples*.jsonl` shards).
 
     JSONL files are rewritten in place (each row keeps its fields; a malformed row is kept as it was
@@ -264,9 +273,16 @@ def _chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def filter_path(critic: Critic, path: str | Path, out: str | Path, recall_level: float | None = None,
-                min_precision: float | None = None, batch_size: int = 64, progress: ProgressFn | None = None,
-                rescore: bool = False) -> FilterSummary:
+def filter_path(
+    critic: Critic,
+    path: str | Path,
+    out: str | Path,
+    recall_level: float | None = None,
+    min_precision: float | None = None,
+    batch_size: int = 64,
+    progress: ProgressFn | None = None,
+    rescore: bool = False,
+) -> FilterSummary:
     """Write the triples of a file or run folder whose critic score reaches the chosen cutoff to `out` (JSONL).
 
     The cutoff comes from the critic's calibration: a recall level (the paper's 0.5-0.9) or a minimum
@@ -312,8 +328,14 @@ def filter_path(critic: Critic, path: str | Path, out: str | Path, recall_level:
     return summary
 
 
-def score_graph(critic: Critic, store: Any, batch_size: int = 64, chunk: int = CHUNK, missing_only: bool = False,
-                progress: ProgressFn | None = None) -> GraphScoreSummary:
+def score_graph(
+    critic: Critic,
+    store: Any,
+    batch_size: int = 64,
+    chunk: int = CHUNK,
+    missing_only: bool = False,
+    progress: ProgressFn | None = None,
+) -> GraphScoreSummary:
     """Score every triple in the graph (streamed with `store.export()`) and write the scores back in batches.
 
     With `missing_only`, triples that already have a score are left alone, so an interrupted run
@@ -328,8 +350,9 @@ def score_graph(critic: Critic, store: Any, batch_size: int = 64, chunk: int = C
         summary.skipped_scored += len(batch) - len(todo)
         if todo:
             scores = critic.score(todo, batch_size=batch_size)
-            summary.updated += store.set_scores([(t.head, t.relation, t.tail, round(s, SCORE_DIGITS))
-                                                 for t, s in zip(todo, scores, strict=True)])
+            summary.updated += store.set_scores(
+                [(t.head, t.relation, t.tail, round(s, SCORE_DIGITS)) for t, s in zip(todo, scores, strict=True)]
+            )
             summary.scored += len(todo)
         if progress:
             progress("scoring the graph", summary.seen, max(total, summary.seen))

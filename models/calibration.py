@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from skd.errors import InputError
+from skd.core.errors import InputError
 
 #: The paper's filtering levels: keep the triples above the cutoff that retains this share of the good ones.
 RECALL_LEVELS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9)
@@ -23,8 +23,9 @@ def _arrays(labels: Sequence[int | bool], scores: Sequence[float]) -> tuple[np.n
         raise InputError(f"{len(y)} labels but {len(s)} scores")
     positives = int(y.sum())
     if positives == 0 or positives == len(y):
-        raise InputError("calibration needs both acceptable and unacceptable labels "
-                         f"(got {positives} acceptable of {len(y)})")
+        raise InputError(
+            f"calibration needs both acceptable and unacceptable labels (got {positives} acceptable of {len(y)})"
+        )
     return y, s
 
 
@@ -38,8 +39,7 @@ def pr_curve(labels: Sequence[int | bool], scores: Sequence[float]) -> list[tupl
     y, s = _arrays(labels, scores)
     precision, recall, thresholds = precision_recall_curve(y, s)
     # sklearn orders thresholds ascending and appends a (precision 1, recall 0) point with no threshold
-    points = [(float(t), float(p), float(r)) for t, p, r in zip(thresholds, precision[:-1], recall[:-1],
-                                                                 strict=True)]
+    points = [(float(t), float(p), float(r)) for t, p, r in zip(thresholds, precision[:-1], recall[:-1], strict=True)]
     return points[::-1]
 
 
@@ -72,13 +72,13 @@ def cutoff_for_precision(points: Sequence[Sequence[float]], min_precision: float
             best = (float(cutoff), float(precision), float(recall))
     if best is None:
         top = max(p[1] for p in points)
-        raise InputError(f"no cutoff reaches precision {min_precision}; the best on the validation split "
-                         f"is {top:.3f}")
+        raise InputError(f"no cutoff reaches precision {min_precision}; the best on the validation split is {top:.3f}")
     return best
 
 
-def recall_levels(points: Sequence[Sequence[float]],
-                  levels: Sequence[float] = RECALL_LEVELS) -> dict[str, dict[str, float]]:
+def recall_levels(
+    points: Sequence[Sequence[float]], levels: Sequence[float] = RECALL_LEVELS
+) -> dict[str, dict[str, float]]:
     """For each recall level, the cutoff that reaches it and the precision there (keys like "0.8")."""
     out: dict[str, dict[str, float]] = {}
     for level in levels:
@@ -97,8 +97,12 @@ def metrics(labels: Sequence[int | bool], scores: Sequence[float]) -> dict[str, 
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     y, s = _arrays(labels, scores)
-    return {"roc_auc": float(roc_auc_score(y, s)), "average_precision": float(average_precision_score(y, s)),
-            "n": len(y), "positives": int(y.sum())}
+    return {
+        "roc_auc": float(roc_auc_score(y, s)),
+        "average_precision": float(average_precision_score(y, s)),
+        "n": len(y),
+        "positives": int(y.sum()),
+    }
 
 
 def at_cutoff(labels: Sequence[int | bool], scores: Sequence[float], cutoff: float) -> dict[str, float]:
@@ -107,12 +111,21 @@ def at_cutoff(labels: Sequence[int | bool], scores: Sequence[float], cutoff: flo
     keep = s >= cutoff
     tp = int((keep & (y == 1)).sum())
     accepted = int(keep.sum())
-    return {"cutoff": float(cutoff), "precision": tp / accepted if accepted else 1.0,
-            "recall": tp / int(y.sum()), "accepted": accepted / len(y)}
+    return {
+        "cutoff": float(cutoff),
+        "precision": tp / accepted if accepted else 1.0,
+        "recall": tp / int(y.sum()),
+        "accepted": accepted / len(y),
+    }
 
 
-def plot_pr_curve(labels: Sequence[int | bool], scores: Sequence[float], path: Path,
-                  cutoffs: dict[str, float] | None = None, title: str = "critic precision-recall") -> Path:
+def plot_pr_curve(
+    labels: Sequence[int | bool],
+    scores: Sequence[float],
+    path: Path,
+    cutoffs: dict[str, float] | None = None,
+    title: str = "critic precision-recall",
+) -> Path:
     """Draw the precision-recall curve (and the given cutoffs as points) to a PNG file."""
     import matplotlib
 

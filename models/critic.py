@@ -24,13 +24,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graph_schema.records import Triple
-from graph_schema.relations import RELATIONS, get_relation
-from models.calibration import cutoff_for_precision, cutoff_for_recall, level_key
-from skd.errors import InputError, ModelError
+from skd.core.errors import InputError, ModelError
+from skd.graph_schema.records import Triple
+from skd.graph_schema.relations import RELATIONS, get_relation
+from skd.models.calibration import cutoff_for_precision, cutoff_for_recall, level_key
 
-__all__ = ["CONFIG_NAME", "HEAD_NAME", "MODES", "Critic", "CriticConfig", "CriticModel", "Item",
-           "PairCriticModel", "PairInputs", "ProgressFn", "pair_logits", "split_item", "verbalise"]
+__all__ = [
+    "CONFIG_NAME",
+    "HEAD_NAME",
+    "MODES",
+    "Critic",
+    "CriticConfig",
+    "CriticModel",
+    "Item",
+    "PairCriticModel",
+    "PairInputs",
+    "ProgressFn",
+    "pair_logits",
+    "split_item",
+    "verbalise",
+]
 
 CONFIG_NAME = "critic.json"
 HEAD_NAME = "critic_head.safetensors"
@@ -85,8 +98,14 @@ class CriticModel(nn.Module):
         self.encoder = encoder
         width = int(encoder.config.hidden_size)
         # LayerNorm first so one head suits any encoder's scale (MiniLM, BERT, RoBERTa)
-        self.head = nn.Sequential(nn.LayerNorm(width), nn.Dropout(dropout), nn.Linear(width, hidden), nn.GELU(),
-                                  nn.Dropout(dropout), nn.Linear(hidden, 1))
+        self.head = nn.Sequential(
+            nn.LayerNorm(width),
+            nn.Dropout(dropout),
+            nn.Linear(width, hidden),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, 1),
+        )
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return mean_pool(self.encoder, input_ids, attention_mask)
@@ -101,16 +120,23 @@ class PairCriticModel(nn.Module):
     own relation (zeros elsewhere): the first layer then holds weights per relation for the tail, so it
     learns what a want, a need or an attribute looks like, which a one-hot beside v barely conveys."""
 
-    def __init__(self, encoder: nn.Module, relations: Sequence[str], hidden: int = 256,
-                 dropout: float = 0.1, tail_by_relation: bool = False) -> None:
+    def __init__(
+        self,
+        encoder: nn.Module,
+        relations: Sequence[str],
+        hidden: int = 256,
+        dropout: float = 0.1,
+        tail_by_relation: bool = False,
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.relations = list(relations)
         self.width = int(encoder.config.hidden_size)
         self.tail_by_relation = tail_by_relation
         inputs = 4 * self.width + len(self.relations) + (len(self.relations) * self.width if tail_by_relation else 0)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(inputs, hidden),
-                                  nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
+        self.head = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(inputs, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 1)
+        )
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return mean_pool(self.encoder, input_ids, attention_mask)
@@ -119,7 +145,7 @@ class PairCriticModel(nn.Module):
         u, v = F.normalize(u.float(), dim=-1), F.normalize(v.float(), dim=-1)
         # a unit vector's parts are ~1/sqrt(width) and products ~1/width: rescale each block to ~1 so
         # no block is drowned out without learning a normalisation (which would need saving)
-        root = self.width ** 0.5
+        root = self.width**0.5
         one_hot = F.one_hot(relation, len(self.relations)).to(u.dtype)
         blocks = [u * root, v * root, (u - v).abs() * root, u * v * self.width, one_hot]
         if self.tail_by_relation:
@@ -189,8 +215,13 @@ def build_model(encoder: nn.Module, config: CriticConfig) -> CriticModel | PairC
     if config.mode == "pair":
         if not config.relations:
             config.relations = relation_names()
-        return PairCriticModel(encoder, config.relations, hidden=config.hidden, dropout=config.dropout,
-                               tail_by_relation=config.tail_by_relation)
+        return PairCriticModel(
+            encoder,
+            config.relations,
+            hidden=config.hidden,
+            dropout=config.dropout,
+            tail_by_relation=config.tail_by_relation,
+        )
     return CriticModel(encoder, hidden=config.hidden, dropout=config.dropout)
 
 
@@ -201,8 +232,9 @@ def default_device() -> torch.device:
 class Critic:
     """A trained critic: scores triples (probability of acceptable) and knows its calibrated cutoffs."""
 
-    def __init__(self, model: CriticModel | PairCriticModel, tokenizer: Any, config: CriticConfig,
-                 path: Path | None = None) -> None:
+    def __init__(
+        self, model: CriticModel | PairCriticModel, tokenizer: Any, config: CriticConfig, path: Path | None = None
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.config = config
@@ -219,8 +251,7 @@ class Critic:
         folder = Path(path)
         cfg_file = folder / CONFIG_NAME
         if not cfg_file.exists():
-            raise ModelError(f"{folder} is not a critic folder (no {CONFIG_NAME}); train one with "
-                             "`skd critic train`")
+            raise ModelError(f"{folder} is not a critic folder (no {CONFIG_NAME}); train one with `skd critic train`")
         try:
             config = CriticConfig.from_json(json.loads(cfg_file.read_text(encoding="utf-8")))
             tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -267,18 +298,19 @@ class Critic:
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             longest = max(len(ids[i]) for i in idx)
             input_ids = torch.full((len(idx), longest), pad, dtype=torch.long)
             mask = torch.zeros((len(idx), longest), dtype=torch.long)
             for row, i in enumerate(idx):
-                input_ids[row, :len(ids[i])] = torch.tensor(ids[i])
-                mask[row, :len(ids[i])] = 1
+                input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
+                mask[row, : len(ids[i])] = 1
             yield idx, {"input_ids": input_ids.to(self.device), "attention_mask": mask.to(self.device)}
 
     @torch.inference_mode()
-    def logits_of_texts(self, texts: Sequence[str], batch_size: int = 64,
-                        progress: ProgressFn | None = None) -> list[float]:
+    def logits_of_texts(
+        self, texts: Sequence[str], batch_size: int = 64, progress: ProgressFn | None = None
+    ) -> list[float]:
         """Logits of verbalised triples (the `head` and `finetune` modes)."""
         if not isinstance(self.model, CriticModel):
             raise ModelError("a pair critic reads (head, relation, tail) triples, not sentences; use `score`")
@@ -294,8 +326,9 @@ class Critic:
         return out
 
     @torch.inference_mode()
-    def embed_texts(self, texts: Sequence[str], batch_size: int = 64,
-                    progress: ProgressFn | None = None) -> torch.Tensor:
+    def embed_texts(
+        self, texts: Sequence[str], batch_size: int = 64, progress: ProgressFn | None = None
+    ) -> torch.Tensor:
         """Pooled encoder embeddings (on the CPU), in the order of `texts`; the frozen modes train on these."""
         self.model.eval()
         width = int(self.model.encoder.config.hidden_size)
@@ -308,16 +341,18 @@ class Critic:
                 progress("embedding", done, len(texts))
         return out
 
-    def pair_features(self, items: Iterable[Item], batch_size: int = 64,
-                      progress: ProgressFn | None = None) -> torch.Tensor:
+    def pair_features(
+        self, items: Iterable[Item], batch_size: int = 64, progress: ProgressFn | None = None
+    ) -> torch.Tensor:
         """The pair head's inputs (on the CPU), one row per triple."""
         inputs = self.pair_inputs(items, batch_size, progress)
         assert isinstance(self.model, PairCriticModel)  # pair_inputs has checked it
         return self.model.features(inputs.u, inputs.v, inputs.relation)
 
     @torch.inference_mode()
-    def pair_inputs(self, items: Iterable[Item], batch_size: int = 64,
-                    progress: ProgressFn | None = None) -> PairInputs:
+    def pair_inputs(
+        self, items: Iterable[Item], batch_size: int = 64, progress: ProgressFn | None = None
+    ) -> PairInputs:
         """Event and tail embeddings and relation indices (on the CPU), one row per triple, from which
         `PairCriticModel.features` makes the head's inputs; each distinct text is encoded once."""
         model = self.model
@@ -343,14 +378,15 @@ class Critic:
         out: list[float] = []
         chunk = 4096  # texts encoded at a time, so long inputs do not hold every embedding at once
         for start in range(0, len(items), chunk):
-            inputs = self.pair_inputs(items[start:start + chunk], batch_size)
+            inputs = self.pair_inputs(items[start : start + chunk], batch_size)
             out.extend(pair_logits(self.model, inputs))
             if progress:
                 progress("scoring", min(start + chunk, len(items)), len(items))
         return out
 
-    def score_texts(self, texts: Sequence[str], batch_size: int = 64,
-                    progress: ProgressFn | None = None) -> list[float]:
+    def score_texts(
+        self, texts: Sequence[str], batch_size: int = 64, progress: ProgressFn | None = None
+    ) -> list[float]:
         logits = torch.tensor(self.logits_of_texts(texts, batch_size, progress), dtype=torch.float64)
         return torch.sigmoid(logits).tolist()
 
@@ -397,8 +433,11 @@ class Critic:
         if recall_level is not None and min_precision is not None:
             raise InputError("give a recall level or a minimum precision, not both")
         cutoff, precision, recall = self._cutoff_info(recall_level, min_precision)
-        by = ({"min_precision": min_precision} if min_precision is not None else
-              {"recall_level": recall_level if recall_level is not None else self.config.default_recall_level})
+        by = (
+            {"min_precision": min_precision}
+            if min_precision is not None
+            else {"recall_level": recall_level if recall_level is not None else self.config.default_recall_level}
+        )
         return {**by, "cutoff": cutoff, "validation_precision": precision, "validation_recall": recall}
 
     @property

@@ -22,16 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from graph_schema.records import Triple, triple_from_json
-from graph_schema.text import clean_text, is_none_tail, text_key
-from ingest.triples_io import LineError, read_triples
-from skd.errors import InputError
+from skd.core.errors import InputError
+from skd.graph_schema.records import Triple, triple_from_json
+from skd.graph_schema.text import clean_text, is_none_tail, text_key
+from skd.graph_schema.triples_io import LineError, read_triples
 
 SKIP = -9
 SCALE = (2, 1, -1, -2, SKIP)
 #: The corruptions that make weak negatives, and their default shares.
-NEGATIVE_KINDS: dict[str, float] = {"other_relation": 0.35, "other_event": 0.35, "event_copy": 0.1,
-                                    "degenerate": 0.2}
+NEGATIVE_KINDS: dict[str, float] = {"other_relation": 0.35, "other_event": 0.35, "event_copy": 0.1, "degenerate": 0.2}
 #: Weak negatives made per positive by default: three gave a pair critic a held-out ROC-AUC 0.011 higher than
 #: one (the corruptions are cheap and varied; more of them show the head more of what does not fit).
 NEGATIVES_PER_POSITIVE = 3.0
@@ -61,8 +60,7 @@ def _one(value: Any) -> int:
         return 1 if value else -1
     if isinstance(value, int | float) and float(value).is_integer() and int(value) in SCALE:
         return int(value)
-    raise InputError(f"label {value!r} is not on the scale (2, 1 acceptable; -1, -2 not; -9 skip) "
-                     "nor a boolean")
+    raise InputError(f"label {value!r} is not on the scale (2, 1 acceptable; -1, -2 not; -9 skip) nor a boolean")
 
 
 def decide(values: Sequence[Any]) -> bool | None:
@@ -106,8 +104,9 @@ def _rows_of_file(path: Path, errors: list[LineError] | None, strict: bool) -> I
                     errors.append(err)
 
 
-def read_labels(source: str | Path | Iterable[dict[str, Any] | Triple], errors: list[LineError] | None = None,
-                strict: bool = False) -> list[LabeledTriple]:
+def read_labels(
+    source: str | Path | Iterable[dict[str, Any] | Triple], errors: list[LineError] | None = None, strict: bool = False
+) -> list[LabeledTriple]:
     """Labelled triples from a JSONL file or from rows (dicts or `Triple`s with `labels`).
 
     Rows that are skipped (-9 only, or a tie) are left out; bad rows are recorded in `errors` (or raise,
@@ -143,8 +142,9 @@ def read_labels(source: str | Path | Iterable[dict[str, Any] | Triple], errors: 
     return out
 
 
-def split_by_event(examples: Sequence[LabeledTriple], fraction: float,
-                   seed: int = 0) -> tuple[list[LabeledTriple], list[LabeledTriple]]:
+def split_by_event(
+    examples: Sequence[LabeledTriple], fraction: float, seed: int = 0
+) -> tuple[list[LabeledTriple], list[LabeledTriple]]:
     """Split into (rest, held-out) with about `fraction` of the events held out, whole events only."""
     if not 0.0 < fraction < 1.0:
         raise InputError(f"split fraction must be between 0 and 1, got {fraction}")
@@ -170,9 +170,15 @@ class BootstrapCounts:
     out: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"events": self.events, "positives": self.positives, "negatives": dict(self.negatives),
-                "negatives_total": sum(self.negatives.values()), "none_tails_skipped": self.none_tails_skipped,
-                "bad_lines": self.bad_lines, "out": self.out}
+        return {
+            "events": self.events,
+            "positives": self.positives,
+            "negatives": dict(self.negatives),
+            "negatives_total": sum(self.negatives.values()),
+            "none_tails_skipped": self.none_tails_skipped,
+            "bad_lines": self.bad_lines,
+            "out": self.out,
+        }
 
 
 def _degenerate(tail: str, rng: random.Random) -> str:
@@ -235,9 +241,14 @@ class _Corruptor:
         return candidate
 
 
-def bootstrap_labels(tsv_path: str | Path, out_path: str | Path, seed: int = 0,
-                     negatives_per_positive: float = NEGATIVES_PER_POSITIVE, kinds: dict[str, float] | None = None,
-                     relations: Sequence[str] | None = None) -> BootstrapCounts:
+def bootstrap_labels(
+    tsv_path: str | Path,
+    out_path: str | Path,
+    seed: int = 0,
+    negatives_per_positive: float = NEGATIVES_PER_POSITIVE,
+    kinds: dict[str, float] | None = None,
+    relations: Sequence[str] | None = None,
+) -> BootstrapCounts:
     """Write weak labels built from a human-written graph (ATOMIC 2020 TSV, or our JSONL) to a JSONL file.
 
     Positives (label 1) are its tails, `none` excluded. For each positive, about `negatives_per_positive`
@@ -281,6 +292,7 @@ def bootstrap_labels(tsv_path: str | Path, out_path: str | Path, seed: int = 0,
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".partial")
     with tmp.open("w", encoding="utf-8") as fh:
+
         def write(head: str, relation: str, tail: str, label: int, weak: str) -> None:
             row = {"head": head, "relation": relation, "tail": tail, "label": label, "weak": weak}
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -18,8 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from graph_schema.records import Triple
-from models.calibration import (
+from skd.core.errors import InputError, ModelError
+from skd.graph_schema.records import Triple
+from skd.models.calibration import (
     RECALL_LEVELS,
     at_cutoff,
     metrics,
@@ -28,7 +29,7 @@ from models.calibration import (
     recall_levels,
     thin_curve,
 )
-from models.critic import (
+from skd.models.critic import (
     MODES,
     Critic,
     CriticConfig,
@@ -39,9 +40,8 @@ from models.critic import (
     pair_logits,
     verbalise,
 )
-from models.critic_labels import LabeledTriple, read_labels, split_by_event
-from models.loading import encoder_depth, load_encoder, truncate_encoder
-from skd.errors import InputError, ModelError
+from skd.models.critic_labels import LabeledTriple, read_labels, split_by_event
+from skd.models.loading import encoder_depth, load_encoder, truncate_encoder
 
 DEFAULT_MODE = "pair"
 #: Scores of one triple differ by ~1e-8 between batchings (padding changes the float sums), so each stored
@@ -63,22 +63,31 @@ def _examples(labels: Labels) -> list[LabeledTriple]:
 def _check_classes(examples: Sequence[LabeledTriple], what: str) -> None:
     pos = sum(e.acceptable for e in examples)
     if pos == 0 or pos == len(examples):
-        raise InputError(f"the {what} needs acceptable and unacceptable labels; it has {pos} acceptable "
-                         f"of {len(examples)} (add labels, or bootstrap weak ones with `skd critic bootstrap`)")
+        raise InputError(
+            f"the {what} needs acceptable and unacceptable labels; it has {pos} acceptable "
+            f"of {len(examples)} (add labels, or bootstrap weak ones with `skd critic bootstrap`)"
+        )
 
 
 FrozenInputs = torch.Tensor | PairInputs
 
 
-def _frozen_inputs(critic: Critic, train: Sequence[LabeledTriple], val: Sequence[LabeledTriple], batch_size: int,
-                   progress: ProgressFn | None) -> tuple[FrozenInputs, FrozenInputs]:
+def _frozen_inputs(
+    critic: Critic,
+    train: Sequence[LabeledTriple],
+    val: Sequence[LabeledTriple],
+    batch_size: int,
+    progress: ProgressFn | None,
+) -> tuple[FrozenInputs, FrozenInputs]:
     """What the head learns from, computed once with the frozen encoder: pair inputs, or sentence embeddings."""
     if critic.config.mode == "pair":
         # one call for both splits, so every distinct event and tail is encoded once
         x = critic.pair_inputs([e.item for e in [*train, *val]], batch_size, progress)
         return x.rows(slice(0, len(train))), x.rows(slice(len(train), None))
-    return (critic.embed_texts([verbalise(e.item) for e in train], batch_size, progress),
-            critic.embed_texts([verbalise(e.item) for e in val], batch_size, progress))
+    return (
+        critic.embed_texts([verbalise(e.item) for e in train], batch_size, progress),
+        critic.embed_texts([verbalise(e.item) for e in val], batch_size, progress),
+    )
 
 
 def _head_logits(model: nn.Module, x: FrozenInputs, idx: torch.Tensor) -> torch.Tensor:
@@ -95,8 +104,15 @@ def _val_logits(model: nn.Module, x: FrozenInputs) -> list[float]:
     return model.head(x).squeeze(-1).tolist()
 
 
-def _train_head(critic: Critic, train: Sequence[LabeledTriple], val: Sequence[LabeledTriple], epochs: int,
-                lr: float, batch_size: int, progress: ProgressFn | None) -> dict[str, Any]:
+def _train_head(
+    critic: Critic,
+    train: Sequence[LabeledTriple],
+    val: Sequence[LabeledTriple],
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    progress: ProgressFn | None,
+) -> dict[str, Any]:
     """Fast modes: the head's inputs once with the frozen encoder, then fit only the head."""
     x_train, x_val = _frozen_inputs(critic, train, val, batch_size, progress)
     y_train = torch.tensor([float(e.acceptable) for e in train])
@@ -110,7 +126,7 @@ def _train_head(critic: Critic, train: Sequence[LabeledTriple], val: Sequence[La
         head.train()
         perm = torch.randperm(len(x_train))
         for start in range(0, len(perm), step_size):
-            idx = perm[start:start + step_size]
+            idx = perm[start : start + step_size]
             loss = loss_fn(_head_logits(critic.model, x_train, idx), y_train[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -130,8 +146,15 @@ def _train_head(critic: Critic, train: Sequence[LabeledTriple], val: Sequence[La
     return {"best_epoch": best[1], "best_val_roc_auc": best[0], "epochs_run": epoch}
 
 
-def _train_finetune(critic: Critic, train: Sequence[LabeledTriple], val: Sequence[LabeledTriple], epochs: int,
-                    lr: float, batch_size: int, progress: ProgressFn | None) -> dict[str, Any]:
+def _train_finetune(
+    critic: Critic,
+    train: Sequence[LabeledTriple],
+    val: Sequence[LabeledTriple],
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    progress: ProgressFn | None,
+) -> dict[str, Any]:
     """Full mode: fine-tune encoder and head together, linear warm-up then decay, best epoch kept."""
     model = critic.model
     texts = [verbalise(e.item) for e in train]
@@ -139,12 +162,15 @@ def _train_finetune(critic: Critic, train: Sequence[LabeledTriple], val: Sequenc
     y_val = [int(e.acceptable) for e in val]
     val_texts = [verbalise(e.item) for e in val]
     # the freshly initialised head learns faster than the pretrained encoder should move
-    opt = torch.optim.AdamW([{"params": model.encoder.parameters(), "lr": lr},
-                             {"params": model.head.parameters(), "lr": lr * 20}], weight_decay=0.01)
+    opt = torch.optim.AdamW(
+        [{"params": model.encoder.parameters(), "lr": lr}, {"params": model.head.parameters(), "lr": lr * 20}],
+        weight_decay=0.01,
+    )
     steps = epochs * math.ceil(len(texts) / batch_size)
     warmup = max(1, steps // 16)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup))))
+        opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
+    )
     loss_fn = nn.BCEWithLogitsLoss()
     best: tuple[float, int, dict[str, torch.Tensor]] = (-1.0, 0, {})
     step = 0
@@ -152,9 +178,14 @@ def _train_finetune(critic: Critic, train: Sequence[LabeledTriple], val: Sequenc
         model.train()
         perm = torch.randperm(len(texts)).tolist()
         for start in range(0, len(perm), batch_size):
-            idx = perm[start:start + batch_size]
-            enc = critic.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                                   max_length=critic.config.max_length, return_tensors="pt").to(critic.device)
+            idx = perm[start : start + batch_size]
+            enc = critic.tokenizer(
+                [texts[i] for i in idx],
+                padding=True,
+                truncation=True,
+                max_length=critic.config.max_length,
+                return_tensors="pt",
+            ).to(critic.device)
             loss = loss_fn(model(enc["input_ids"], enc["attention_mask"]), ys[idx].to(critic.device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -198,11 +229,22 @@ def _keep_layers(model: nn.Module, mode: str, asked: int | None) -> int | None:
     return keep
 
 
-def train_critic(labels_path_or_rows: Labels, out_dir: str | Path, encoder: str = "all-MiniLM-L6-v2",
-                 mode: str = DEFAULT_MODE, epochs: int | None = None, seed: int = 0, progress: ProgressFn | None = None,
-                 val_fraction: float = 0.2, batch_size: int | None = None, lr: float | None = None,
-                 max_length: int = 64, hidden: int = 256, encoder_layers: int | None = None,
-                 levels: Sequence[float] = RECALL_LEVELS) -> Critic:
+def train_critic(
+    labels_path_or_rows: Labels,
+    out_dir: str | Path,
+    encoder: str = "all-MiniLM-L6-v2",
+    mode: str = DEFAULT_MODE,
+    epochs: int | None = None,
+    seed: int = 0,
+    progress: ProgressFn | None = None,
+    val_fraction: float = 0.2,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    max_length: int = 64,
+    hidden: int = 256,
+    encoder_layers: int | None = None,
+    levels: Sequence[float] = RECALL_LEVELS,
+) -> Critic:
     """Train a critic on labelled triples, calibrate it on held-out events and save it to `out_dir`.
 
     `encoder` is a built-in name, a Hugging Face id or a local folder. `mode` is `pair` (frozen encoder;
@@ -236,9 +278,14 @@ def train_critic(labels_path_or_rows: Labels, out_dir: str | Path, encoder: str 
     _check_classes(train, "training split")
 
     enc_model, tokenizer = load_encoder(encoder)
-    config = CriticConfig(encoder=str(encoder), mode=mode, max_length=max_length, hidden=hidden,
-                          tail_by_relation=mode == "pair",
-                          encoder_layers=_keep_layers(enc_model, mode, encoder_layers))
+    config = CriticConfig(
+        encoder=str(encoder),
+        mode=mode,
+        max_length=max_length,
+        hidden=hidden,
+        tail_by_relation=mode == "pair",
+        encoder_layers=_keep_layers(enc_model, mode, encoder_layers),
+    )
     critic = Critic(build_model(enc_model, config).to(default_device()), tokenizer, config)
     if frozen:
         critic.model.encoder.requires_grad_(False)
@@ -254,17 +301,28 @@ def train_critic(labels_path_or_rows: Labels, out_dir: str | Path, encoder: str 
     config.metrics = {
         **metrics(y_val, scores),
         "split": "validation, by event",
-        "train_examples": len(train), "train_positives": sum(e.acceptable for e in train),
-        "val_examples": len(val), "val_events": len({e.event for e in val}),
-        "epochs": epochs, "seed": seed, "lr": lr, "batch_size": batch_size,
-        "train_seconds": round(time.perf_counter() - started, 2), **fit,
+        "train_examples": len(train),
+        "train_positives": sum(e.acceptable for e in train),
+        "val_examples": len(val),
+        "val_events": len({e.event for e in val}),
+        "epochs": epochs,
+        "seed": seed,
+        "lr": lr,
+        "batch_size": batch_size,
+        "train_seconds": round(time.perf_counter() - started, 2),
+        **fit,
     }
     critic.save(out_dir)
     return critic
 
 
-def evaluate_critic(critic: Critic, labels: Labels, plot: str | Path | None = None, batch_size: int = 64,
-                    progress: ProgressFn | None = None) -> dict[str, Any]:
+def evaluate_critic(
+    critic: Critic,
+    labels: Labels,
+    plot: str | Path | None = None,
+    batch_size: int = 64,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
     """ROC-AUC and average precision on labelled triples, and precision and recall at each stored cutoff.
 
     The stored cutoffs were chosen on the critic's validation split; here they meet new labels, so the
@@ -276,10 +334,15 @@ def evaluate_critic(critic: Critic, labels: Labels, plot: str | Path | None = No
     _check_classes(examples, "evaluation set")
     y = [int(e.acceptable) for e in examples]
     scores = critic.score([e.item for e in examples], batch_size=batch_size, progress=progress)
-    per_level = {k: {**at_cutoff(y, scores, v["cutoff"]), "validation_precision": v["precision"]}
-                 for k, v in critic.config.levels.items()}
-    report: dict[str, Any] = {"critic": str(critic.path or critic.config.encoder), **metrics(y, scores),
-                              "levels": per_level}
+    per_level = {
+        k: {**at_cutoff(y, scores, v["cutoff"]), "validation_precision": v["precision"]}
+        for k, v in critic.config.levels.items()
+    }
+    report: dict[str, Any] = {
+        "critic": str(critic.path or critic.config.encoder),
+        **metrics(y, scores),
+        "levels": per_level,
+    }
     if plot:
         cutoffs = {f"r{k}": v["cutoff"] for k, v in critic.config.levels.items()}
         report["plot"] = str(plot_pr_curve(y, scores, Path(plot), cutoffs))

@@ -16,8 +16,8 @@ from typing import Any
 
 from filelock import FileLock
 
-from skd.errors import ModelError
-from skd.settings import get_settings
+from skd.core.errors import ModelError
+from skd.core.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +142,10 @@ def _layer_stack(model: Any) -> Any:
             node = getattr(node, part, None)
         if isinstance(node, nn.ModuleList) and len(node) > 0:
             return node
-    raise ModelError(f"cannot find the transformer layers of {type(model).__name__} to truncate; "
-                     "train it with every layer (encoder_layers 0)")
+    raise ModelError(
+        f"cannot find the transformer layers of {type(model).__name__} to truncate; "
+        "train it with every layer (encoder_layers 0)"
+    )
 
 
 def encoder_depth(model: Any) -> int:

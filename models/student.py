@@ -11,11 +11,11 @@ from typing import Any
 
 import torch
 
-from graph_schema.relations import get_relation
-from graph_schema.text import clean_text, text_key
-from models.loading import load_causal_lm
-from models.student_data import FORMAT, prompt_text
-from skd.errors import InputError, ModelError
+from skd.core.errors import InputError, ModelError
+from skd.graph_schema.relations import get_relation
+from skd.graph_schema.text import clean_text, text_key
+from skd.models.loading import load_causal_lm
+from skd.models.student_data import FORMAT, prompt_text
 
 __all__ = ["DECODINGS", "INFO_FILE", "Generation", "Student", "read_info", "write_info"]
 
@@ -58,8 +58,14 @@ def newline_token_ids(tok: Any) -> list[int]:
 class Student:
     """A loaded student. `generate` is thread-safe: one lock serialises calls on the shared model."""
 
-    def __init__(self, model: Any, tokenizer: Any, info: dict[str, Any] | None = None, name: str = "student",
-                 batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        info: dict[str, Any] | None = None,
+        name: str = "student",
+        batch_size: int = 32,
+    ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.tokenizer.padding_side = "left"
@@ -84,7 +90,7 @@ class Student:
 
     def save(self, folder: str | Path) -> Path:
         """Write the weights, tokenizer, `student.json` and model card to `folder`."""
-        from models.student_card import write_model_card
+        from skd.models.student_card import write_model_card
 
         out = Path(folder)
         self.model.save_pretrained(out)
@@ -94,9 +100,16 @@ class Student:
         write_model_card(out, info)
         return out
 
-    def generate(self, requests: Sequence[tuple[str, str]], n: int = 1, decoding: str = "greedy",
-                 max_new_tokens: int = 24, num_beams: int = 4, temperature: float = 0.7,
-                 seed: int | None = None) -> list[list[Generation]]:
+    def generate(
+        self,
+        requests: Sequence[tuple[str, str]],
+        n: int = 1,
+        decoding: str = "greedy",
+        max_new_tokens: int = 24,
+        num_beams: int = 4,
+        temperature: float = 0.7,
+        seed: int | None = None,
+    ) -> list[list[Generation]]:
         """Up to `n` distinct inferences per (event, relation) request, best first, one list per request.
 
         `greedy` gives one text whatever `n` is; `beam` returns the `n` best of max(num_beams, n)
@@ -116,29 +129,41 @@ class Student:
             if seed is not None:
                 torch.manual_seed(seed)
             for i in range(0, len(prompts), self.batch_size):
-                chunk = prompts[i:i + self.batch_size]
-                out.extend(self._generate_chunk(chunk, per_request, decoding, max_new_tokens, num_beams,
-                                                temperature))
+                chunk = prompts[i : i + self.batch_size]
+                out.extend(self._generate_chunk(chunk, per_request, decoding, max_new_tokens, num_beams, temperature))
         return out
 
-    def _config(self, per_request: int, decoding: str, max_new_tokens: int, num_beams: int,
-                temperature: float) -> Any:
+    def _config(self, per_request: int, decoding: str, max_new_tokens: int, num_beams: int, temperature: float) -> Any:
         from transformers import GenerationConfig
 
         beam = decoding == "beam"
         # the scores (beam) or raw logits (greedy, sampling) give each token's log-probability
-        common = dict(max_new_tokens=max_new_tokens, num_return_sequences=per_request,
-                      eos_token_id=self._stop_ids, pad_token_id=self.tokenizer.pad_token_id,
-                      return_dict_in_generate=True, output_scores=beam, output_logits=not beam)
+        common = dict(
+            max_new_tokens=max_new_tokens,
+            num_return_sequences=per_request,
+            eos_token_id=self._stop_ids,
+            pad_token_id=self.tokenizer.pad_token_id,
+            return_dict_in_generate=True,
+            output_scores=beam,
+            output_logits=not beam,
+        )
         if beam:
-            return GenerationConfig(do_sample=False, num_beams=max(num_beams, per_request), early_stopping=True,
-                                    **common)
+            return GenerationConfig(
+                do_sample=False, num_beams=max(num_beams, per_request), early_stopping=True, **common
+            )
         if decoding == "sample":
             return GenerationConfig(do_sample=True, temperature=temperature, top_k=0, top_p=1.0, **common)
         return GenerationConfig(do_sample=False, num_beams=1, **common)
 
-    def _generate_chunk(self, prompts: list[str], per_request: int, decoding: str, max_new_tokens: int,
-                        num_beams: int, temperature: float) -> list[list[Generation]]:
+    def _generate_chunk(
+        self,
+        prompts: list[str],
+        per_request: int,
+        decoding: str,
+        max_new_tokens: int,
+        num_beams: int,
+        temperature: float,
+    ) -> list[list[Generation]]:
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.model.device)
         config = self._config(per_request, decoding, max_new_tokens, num_beams, temperature)
         beam = decoding == "beam"
@@ -146,7 +171,7 @@ class Student:
         width = enc["input_ids"].shape[1]
         completions = [self._until_stop(row[width:].tolist()) for row in out.sequences]
         steps = self._token_logprobs(out, beam, width)
-        logprobs = [float(steps[i, :len(c)].sum()) for i, c in enumerate(completions)]
+        logprobs = [float(steps[i, : len(c)].sum()) for i, c in enumerate(completions)]
         owners = [i // per_request for i in range(len(completions))]
         grouped: list[dict[str, Generation]] = [{} for _ in prompts]
         for owner, ids, lp in zip(owners, completions, logprobs, strict=True):
@@ -161,7 +186,7 @@ class Student:
         stops = set(self._stop_ids)
         for j, t in enumerate(ids):
             if t in stops:
-                return ids[:j + 1]
+                return ids[: j + 1]
         return ids
 
     def _text(self, ids: list[int]) -> str:
@@ -174,7 +199,8 @@ class Student:
         kept, so no second forward pass: raw logits for greedy and sampling (the temperature only
         shapes the draw), beam search's per-step log-softmax scores traced back along each beam."""
         if beam:
-            return self.model.compute_transition_scores(out.sequences, out.scores, out.beam_indices,
-                                                        normalize_logits=False).float()
+            return self.model.compute_transition_scores(
+                out.sequences, out.scores, out.beam_indices, normalize_logits=False
+            ).float()
         logp = torch.log_softmax(torch.stack(out.logits, dim=1).float(), dim=-1)
         return logp.gather(-1, out.sequences[:, width:].unsqueeze(-1)).squeeze(-1)

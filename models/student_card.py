@@ -22,7 +22,7 @@ def render_model_card(info: dict[str, Any]) -> str:
         f"# {info.get('name', 'student')}",
         "",
         "A COMET-style commonsense model distilled with `skd` (Symbolic Knowledge Distillation): a causal LM",
-        f"fine-tuned from `{info.get('base', '?')}` to continue \"<event>. <relation phrase>\" with one inference,",
+        f'fine-tuned from `{info.get("base", "?")}` to continue "<event>. <relation phrase>" with one inference,',
         "e.g. `PersonX buys a car. As a result, PersonX wants` → ` to drive it`. Loss was taken on the inference only.",
         f"Prompt format: `{info.get('format', '?')}`.",
         "",
@@ -43,7 +43,7 @@ def render_model_card(info: dict[str, Any]) -> str:
     evaluation = info.get("evaluation")
     if evaluation:
         lines += ["", "## Evaluation", "", evaluation.get("markdown", "").strip()]
-    use = f"skd student generate \"PersonX buys a car\" --relation xWant --model {info.get('name', 'DIR')}"
+    use = f'skd student generate "PersonX buys a car" --relation xWant --model {info.get("name", "DIR")}'
     lines += ["", "## Use", "", "```", use, "```", ""]
     return "\n".join(lines)
 

@@ -10,15 +10,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from graph_schema.records import Triple, triple_from_json
-from graph_schema.relations import get_relation
-from graph_schema.text import clean_text, is_none_tail, text_key
-from ingest.triples_io import LineError, read_triples, triple_files
-from skd.errors import InputError
+from skd.core.errors import InputError
+from skd.graph_schema.records import Triple, triple_from_json
+from skd.graph_schema.relations import get_relation
+from skd.graph_schema.text import clean_text, is_none_tail, text_key
+from skd.graph_schema.triples_io import LineError, read_triples, triple_files
 
-__all__ = ["FORMAT", "Example", "apply_critic", "prompt_text", "read_examples", "select_triples",
-           "split_by_event", "target_text", "to_example", "triples_from_graph", "triples_from_path",
-           "write_examples"]
+__all__ = [
+    "FORMAT",
+    "Example",
+    "apply_critic",
+    "prompt_text",
+    "read_examples",
+    "select_triples",
+    "split_by_event",
+    "target_text",
+    "to_example",
+    "triples_from_graph",
+    "triples_from_path",
+    "write_examples",
+]
 
 #: The prompt format a saved student was trained with; stored in its `student.json`.
 FORMAT = "phrase-v1"
@@ -75,8 +86,9 @@ def _event_rank(key: str, seed: int) -> str:
     return hashlib.sha1(f"{seed}:{key}".encode()).hexdigest()
 
 
-def split_by_event(triples: Sequence[Triple], val_fraction: float = 0.05, seed: int = 0
-                   ) -> tuple[list[Triple], list[Triple]]:
+def split_by_event(
+    triples: Sequence[Triple], val_fraction: float = 0.05, seed: int = 0
+) -> tuple[list[Triple], list[Triple]]:
     """Split so that no event has triples on both sides; which events go to validation depends only
     on the event text and the seed, so the split is the same whatever the order of the input."""
     if not 0 <= val_fraction < 1:
@@ -118,8 +130,9 @@ def read_examples(path: Path) -> list[Triple]:
         return [triple_from_json(json.loads(line)) for line in fh if line.strip()]
 
 
-def apply_critic(triples: Sequence[Triple], critic: Any, recall_level: float | None = None
-                 ) -> tuple[list[Triple], float]:
+def apply_critic(
+    triples: Sequence[Triple], critic: Any, recall_level: float | None = None
+) -> tuple[list[Triple], float]:
     """Keep the triples at or above the critic's cutoff for `recall_level`. Triples the critic has not
     scored yet (a run not passed through `skd critic score`) are scored now; stored scores are kept."""
     cutoff = float(critic.cutoff(recall_level=recall_level))

@@ -15,14 +15,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from graph_schema.records import Triple
-from graph_schema.text import clean_text, is_none_tail, text_key
-from ingest.triples_io import read_triples, triple_files
-from skd.errors import ConfigError, InputError
+from skd.core.errors import InputError
+from skd.graph_schema.records import Triple
+from skd.graph_schema.text import clean_text, is_none_tail, text_key
+from skd.graph_schema.triples_io import read_triples, triple_files
 
-__all__ = ["METRICS", "Outputs", "Pair", "References", "critic_acceptance", "evaluate", "read_references",
-           "render_markdown", "student_outputs", "teacher_outputs_from_run", "teacher_outputs_live",
-           "text_metrics", "write_report"]
+__all__ = [
+    "METRICS",
+    "Outputs",
+    "Pair",
+    "References",
+    "critic_acceptance",
+    "evaluate",
+    "read_references",
+    "render_markdown",
+    "student_outputs",
+    "teacher_outputs_from_run",
+    "text_metrics",
+    "write_report",
+]
 
 #: (event key, relation name): what references and outputs are grouped by.
 Pair = tuple[str, str]
@@ -77,24 +88,6 @@ def teacher_outputs_from_run(path: str | Path) -> Outputs:
     return group_triples(triples)[0]
 
 
-def teacher_outputs_live(teacher: Any, refs: References, per_pair: int = 1) -> Outputs:
-    """Ask a teacher (`models.teacher.make_teacher`) few-shot for the reference pairs, one relation
-    at a time so no unasked pairs are generated. A pair whose every answer was rejected (unparsable,
-    empty) stays in, with no outputs: it was asked and answered nothing usable."""
-    try:
-        from ingest.inferences import infer_for_events
-    except ImportError as e:
-        raise ConfigError("live teacher generation needs ingest.inferences; give --teacher-run DIR instead") from e
-    by_relation: dict[str, list[str]] = {}
-    for key, rel in refs.pairs:
-        by_relation.setdefault(rel, []).append(refs.heads[key])
-    triples: list[Triple] = []
-    for rel, events in by_relation.items():
-        triples.extend(infer_for_events(teacher, events, [rel], per_pair))
-    got = group_triples(triples)[0]
-    return {k: got.get(k, []) for k in refs.pairs}
-
-
 def student_outputs(student: Any, refs: References, n: int = 1, decoding: str = "greedy") -> Outputs:
     """A student's outputs for the reference pairs (greedy by default: the COMET evaluation's setting)."""
     keys = list(refs.pairs)
@@ -115,8 +108,10 @@ def text_metrics(hypotheses: Sequence[str], references: Sequence[Sequence[str]])
     streams = [[r[i].lower() if i < len(r) else None for r in references] for i in range(width)]
     out = {f"bleu{n}": BLEU(max_ngram_order=n).corpus_score(hyps, streams).score / 100 for n in range(1, 5)}
     scorer = rouge_scorer.RougeScorer(["rougeL"])
-    rouge = [scorer.score_multi([r.lower() for r in refs], h)["rougeL"].fmeasure if h else 0.0
-             for h, refs in zip(hyps, references, strict=True)]
+    rouge = [
+        scorer.score_multi([r.lower() for r in refs], h)["rougeL"].fmeasure if h else 0.0
+        for h, refs in zip(hyps, references, strict=True)
+    ]
     out["rougeL"] = sum(rouge) / len(rouge)
     return out
 
@@ -127,13 +122,23 @@ def critic_acceptance(critic: Any, heads: Mapping[str, str], outputs: Outputs, c
     if not items:
         return {"scored": 0, "accepted": 0.0, "mean_score": None}
     scores = critic.score(items)
-    return {"scored": len(scores), "accepted": sum(s >= cutoff for s in scores) / len(scores),
-            "mean_score": sum(scores) / len(scores)}
+    return {
+        "scored": len(scores),
+        "accepted": sum(s >= cutoff for s in scores) / len(scores),
+        "mean_score": sum(scores) / len(scores),
+    }
 
 
-def evaluate(refs: References, systems: Mapping[str, Outputs], names: Mapping[str, str] | None = None,
-             critic: Any = None, recall_level: float | None = None, common_pairs: bool = True,
-             references_acceptance: bool = True, examples: int = 5) -> dict[str, Any]:
+def evaluate(
+    refs: References,
+    systems: Mapping[str, Outputs],
+    names: Mapping[str, str] | None = None,
+    critic: Any = None,
+    recall_level: float | None = None,
+    common_pairs: bool = True,
+    references_acceptance: bool = True,
+    examples: int = 5,
+) -> dict[str, Any]:
     """The report: per system BLEU-1..4, ROUGE-L and critic acceptance on the same pairs.
 
     With `common_pairs`, only pairs every system answered are scored (a teacher run may cover part
@@ -146,11 +151,17 @@ def evaluate(refs: References, systems: Mapping[str, Outputs], names: Mapping[st
     if not keys:
         raise InputError("no reference pair was answered by every system")
     report: dict[str, Any] = {
-        "references": {"source": refs.source, "pairs": len(keys), "pairs_in_file": len(refs.pairs),
-                       "events": len({k for k, _ in keys}),
-                       "relations": sorted({r for _, r in keys}),
-                       "reference_tails": sum(len(refs.pairs[k]) for k in keys)},
-        "critic": None, "systems": {}, "examples": [],
+        "references": {
+            "source": refs.source,
+            "pairs": len(keys),
+            "pairs_in_file": len(refs.pairs),
+            "events": len({k for k, _ in keys}),
+            "relations": sorted({r for _, r in keys}),
+            "reference_tails": sum(len(refs.pairs[k]) for k in keys),
+        },
+        "critic": None,
+        "systems": {},
+        "examples": [],
     }
     cutoff = None
     if critic is not None:
@@ -158,8 +169,11 @@ def evaluate(refs: References, systems: Mapping[str, Outputs], names: Mapping[st
         report["critic"] = {"name": critic.name, "recall_level": recall_level, "cutoff": cutoff}
     for system, out in systems.items():
         answered = {k: out.get(k, []) for k in keys}
-        row: dict[str, Any] = {"name": (names or {}).get(system, system), "outputs": sum(map(len, answered.values())),
-                               "empty_pairs": sum(1 for v in answered.values() if not v)}
+        row: dict[str, Any] = {
+            "name": (names or {}).get(system, system),
+            "outputs": sum(map(len, answered.values())),
+            "empty_pairs": sum(1 for v in answered.values() if not v),
+        }
         row.update(text_metrics([v[0] if v else "" for v in answered.values()], [refs.pairs[k] for k in keys]))
         if critic is not None:
             acc = critic_acceptance(critic, refs.heads, answered, cutoff)
@@ -169,8 +183,14 @@ def evaluate(refs: References, systems: Mapping[str, Outputs], names: Mapping[st
         acc = critic_acceptance(critic, refs.heads, {k: refs.pairs[k] for k in keys}, cutoff)
         report["critic"]["references_accepted"] = acc["accepted"]
     for k in keys[:examples]:
-        report["examples"].append({"event": refs.heads[k[0]], "relation": k[1], "references": refs.pairs[k][:3],
-                                   **{s: (out.get(k) or [""])[0] for s, out in systems.items()}})
+        report["examples"].append(
+            {
+                "event": refs.heads[k[0]],
+                "relation": k[1],
+                "references": refs.pairs[k][:3],
+                **{s: (out.get(k) or [""])[0] for s, out in systems.items()},
+            }
+        )
     return report
 
 
@@ -187,21 +207,36 @@ def render_markdown(report: dict[str, Any]) -> str:
     rows = ["name", "outputs", "empty_pairs", *METRICS]
     if report.get("critic"):
         rows += ["critic_accepted", "critic_mean_score"]
-    lines = [f"Evaluated on {refs['pairs']} (event, relation) pairs ({refs['events']} events, "
-             f"{refs['reference_tails']} reference tails) from `{refs['source']}`"
-             + (f"; {refs['pairs_in_file'] - refs['pairs']} pairs not answered by every system were left out."
-                if refs["pairs_in_file"] != refs["pairs"] else "."), ""]
+    lines = [
+        f"Evaluated on {refs['pairs']} (event, relation) pairs ({refs['events']} events, "
+        f"{refs['reference_tails']} reference tails) from `{refs['source']}`"
+        + (
+            f"; {refs['pairs_in_file'] - refs['pairs']} pairs not answered by every system were left out."
+            if refs["pairs_in_file"] != refs["pairs"]
+            else "."
+        ),
+        "",
+    ]
     critic = report.get("critic")
     if critic:
         level = critic["recall_level"] if critic["recall_level"] is not None else "default"
-        lines += [f"Critic `{critic['name']}` at recall level {level} (cutoff {critic['cutoff']:.3f})"
-                  + (f"; it accepts {critic['references_accepted']:.1%} of the human references."
-                     if critic.get("references_accepted") is not None else "."), ""]
+        lines += [
+            f"Critic `{critic['name']}` at recall level {level} (cutoff {critic['cutoff']:.3f})"
+            + (
+                f"; it accepts {critic['references_accepted']:.1%} of the human references."
+                if critic.get("references_accepted") is not None
+                else "."
+            ),
+            "",
+        ]
     lines += ["| metric | " + " | ".join(systems) + " |", "|---|" + "---|" * len(systems)]
     lines += [f"| {r} | " + " | ".join(_cell(s.get(r)) for s in systems.values()) + " |" for r in rows]
     if report.get("examples"):
-        lines += ["", "| event | relation | references | " + " | ".join(systems) + " |",
-                  "|---|---|---|" + "---|" * len(systems)]
+        lines += [
+            "",
+            "| event | relation | references | " + " | ".join(systems) + " |",
+            "|---|---|---|" + "---|" * len(systems),
+        ]
         for ex in report["examples"]:
             cells = [ex["event"], ex["relation"], "; ".join(ex["references"]), *(ex.get(s, "") for s in systems)]
             lines.append("| " + " | ".join(clean_text(str(c)).replace("|", "/") for c in cells) + " |")

@@ -18,12 +18,13 @@ from typing import Any
 
 import torch
 
-from graph_schema.records import Triple
-from graph_schema.text import text_key
-from models.loading import load_causal_lm
-from models.student import read_info, write_info
-from models.student_card import write_model_card
-from models.student_data import (
+from skd.core.errors import InputError, ModelError
+from skd.graph_schema.records import Triple
+from skd.graph_schema.text import text_key
+from skd.models.loading import load_causal_lm
+from skd.models.student import read_info, write_info
+from skd.models.student_card import write_model_card
+from skd.models.student_data import (
     FORMAT,
     read_examples,
     select_triples,
@@ -31,7 +32,6 @@ from models.student_data import (
     to_example,
     write_examples,
 )
-from skd.errors import InputError, ModelError
 
 __all__ = ["CKPT_DIR", "TrainConfig", "TrainProgress", "TrainResult", "train_student", "validation_loss"]
 
@@ -84,12 +84,13 @@ class TrainResult:
 
 # -- examples to tensors -------------------------------------------------------------------------
 
+
 def encode(tok: Any, prompt: str, target: str, max_len: int) -> tuple[list[int], list[int]]:
     """Token ids and labels (-100 on the prompt). Prompt and target are tokenised apart, exactly as
     generation sees them: the prompt alone, then whatever the model writes after it."""
     p = tok(prompt)["input_ids"]
     t = [*tok(target, add_special_tokens=False)["input_ids"][: max_len // 2], tok.eos_token_id]
-    p = p[-(max_len - len(t)):]  # keep the relation phrase at the end when a long event is cut
+    p = p[-(max_len - len(t)) :]  # keep the relation phrase at the end when a long event is cut
     return p + t, [-100] * len(p) + t
 
 
@@ -99,7 +100,7 @@ def collate(rows: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict[st
     labels = torch.full((len(rows), width), -100, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, (x, y) in enumerate(rows):  # right padding, so positions need no adjusting
-        ids[i, :len(x)], labels[i, :len(y)], mask[i, :len(x)] = torch.tensor(x), torch.tensor(y), 1
+        ids[i, : len(x)], labels[i, : len(y)], mask[i, : len(x)] = torch.tensor(x), torch.tensor(y), 1
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
@@ -131,17 +132,21 @@ def validation_loss(model: Any, rows: Sequence[tuple[list[int], list[int]]], pad
     model.eval()
     total, count = 0.0, 0
     for i in range(0, len(rows), batch_size):
-        batch = collate(rows[i:i + batch_size], pad_id)
+        batch = collate(rows[i : i + batch_size], pad_id)
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         labels = batch["labels"][:, 1:]
-        total += float(torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels.flatten(),
-                                                         ignore_index=-100, reduction="sum"))
+        total += float(
+            torch.nn.functional.cross_entropy(
+                logits[:, :-1].flatten(0, 1).float(), labels.flatten(), ignore_index=-100, reduction="sum"
+            )
+        )
         count += int((labels != -100).sum())
     model.train()
     return total / max(1, count)
 
 
 # -- the run ---------------------------------------------------------------------------------------
+
 
 def _prepare(triples: Sequence[Triple], out: Path, cfg: TrainConfig) -> tuple[list[Triple], list[Triple]]:
     chosen = select_triples(triples)
@@ -153,23 +158,45 @@ def _prepare(triples: Sequence[Triple], out: Path, cfg: TrainConfig) -> tuple[li
     return train, val
 
 
-def _save_best(model: Any, tok: Any, out: Path, cfg: TrainConfig, metrics: dict[str, Any],
-               train: list[Triple], val: list[Triple]) -> None:
+def _save_best(
+    model: Any, tok: Any, out: Path, cfg: TrainConfig, metrics: dict[str, Any], train: list[Triple], val: list[Triple]
+) -> None:
     model.save_pretrained(out)
     tok.save_pretrained(out)
     info = read_info(out)
-    info.update(name=out.name, format=FORMAT, base=cfg.base, data={
-        **cfg.data, "train_triples": len(train), "val_triples": len(val),
-        "train_events": len({text_key(t.head) for t in train}), "val_events": len({text_key(t.head) for t in val})},
-        training={k: v for k, v in asdict(cfg).items() if k != "data"}, metrics=metrics)
+    info.update(
+        name=out.name,
+        format=FORMAT,
+        base=cfg.base,
+        data={
+            **cfg.data,
+            "train_triples": len(train),
+            "val_triples": len(val),
+            "train_events": len({text_key(t.head) for t in train}),
+            "val_events": len({text_key(t.head) for t in val}),
+        },
+        training={k: v for k, v in asdict(cfg).items() if k != "data"},
+        metrics=metrics,
+    )
     write_info(out, info)
     write_model_card(out, info)
 
 
-def train_student(triples: Sequence[Triple], out_dir: str | Path, base: str = "smollm2", max_steps: int = 1000,
-                  batch_size: int = 16, grad_accum: int = 1, lr: float = 5e-5, eval_every: int = 100,
-                  patience: int = 3, seed: int = 0, resume: bool = True,
-                  progress: Callable[[TrainProgress], None] | None = None, **options: Any) -> TrainResult:
+def train_student(
+    triples: Sequence[Triple],
+    out_dir: str | Path,
+    base: str = "smollm2",
+    max_steps: int = 1000,
+    batch_size: int = 16,
+    grad_accum: int = 1,
+    lr: float = 5e-5,
+    eval_every: int = 100,
+    patience: int = 3,
+    seed: int = 0,
+    resume: bool = True,
+    progress: Callable[[TrainProgress], None] | None = None,
+    **options: Any,
+) -> TrainResult:
     """Fine-tune `base` on `triples` (event, relation -> inference) and save the best student in `out_dir`.
 
     With `resume` and a checkpoint in `out_dir`, the run goes on from it with its stored config and
@@ -186,8 +213,17 @@ def train_student(triples: Sequence[Triple], out_dir: str | Path, base: str = "s
         cfg = TrainConfig(**{**ckpt["config"], "max_steps": max(max_steps, ckpt["config"]["max_steps"])})
         train, val = read_examples(out / CKPT_DIR / "train.jsonl"), read_examples(out / CKPT_DIR / "val.jsonl")
     else:
-        cfg = TrainConfig(base=str(base), max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum,
-                          lr=lr, eval_every=eval_every, patience=patience, seed=seed, **options)
+        cfg = TrainConfig(
+            base=str(base),
+            max_steps=max_steps,
+            batch_size=batch_size,
+            grad_accum=grad_accum,
+            lr=lr,
+            eval_every=eval_every,
+            patience=patience,
+            seed=seed,
+            **options,
+        )
         train, val = _prepare(triples, out, cfg)
     if min(cfg.max_steps, cfg.batch_size, cfg.grad_accum, cfg.eval_every) < 1:
         raise InputError("max_steps, batch_size, grad_accum and eval_every must be at least 1")
@@ -233,23 +269,55 @@ def train_student(triples: Sequence[Triple], out_dir: str | Path, base: str = "s
             val_loss = validation_loss(model, val_rows, pad, cfg.batch_size) if val_rows else -float(step)
             if val_loss < best:
                 best, best_step, bad_evals = val_loss, step, 0
-                metrics = {"best_val_loss": best if val_rows else None, "best_step": best_step, "steps": step,
-                           "train_loss": loss_ema}
+                metrics = {
+                    "best_val_loss": best if val_rows else None,
+                    "best_step": best_step,
+                    "steps": step,
+                    "train_loss": loss_ema,
+                }
                 _save_best(model, tok, out, cfg, metrics, train, val)
             else:
                 bad_evals += 1
                 stopped = bad_evals >= cfg.patience
-            torch.save({"config": asdict(cfg), "step": step, "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(), "best_val_loss": best, "best_step": best_step,
-                        "bad_evals": bad_evals, "stopped_early": stopped, "rng": torch.get_rng_state()}, ckpt_path)
+            torch.save(
+                {
+                    "config": asdict(cfg),
+                    "step": step,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "best_val_loss": best,
+                    "best_step": best_step,
+                    "bad_evals": bad_evals,
+                    "stopped_early": stopped,
+                    "rng": torch.get_rng_state(),
+                },
+                ckpt_path,
+            )
         if progress:
-            progress(TrainProgress(step, cfg.max_steps, loss_ema or 0.0, lr_now,
-                                   val_loss if val_rows else None, best if val_rows else None))
+            progress(
+                TrainProgress(
+                    step,
+                    cfg.max_steps,
+                    loss_ema or 0.0,
+                    lr_now,
+                    val_loss if val_rows else None,
+                    best if val_rows else None,
+                )
+            )
 
     info = read_info(out)
     info.setdefault("metrics", {}).update(steps=step, stopped_early=stopped)
     write_info(out, info)
     write_model_card(out, info)
-    return TrainResult(out, step, best_step, best if val_rows and best < math.inf else None,
-                       info["metrics"].get("train_loss"), stopped, len(train), len(val),
-                       resumed_from=first_step if ckpt else None, seconds=time.monotonic() - started)
+    return TrainResult(
+        out,
+        step,
+        best_step,
+        best if val_rows and best < math.inf else None,
+        info["metrics"].get("train_loss"),
+        stopped,
+        len(train),
+        len(val),
+        resumed_from=first_step if ckpt else None,
+        seconds=time.monotonic() - started,
+    )

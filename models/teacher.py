@@ -12,10 +12,10 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
-from skd.errors import BudgetExceededError, ConfigError
+from skd.core.errors import BudgetExceededError, ConfigError
 
 if TYPE_CHECKING:
-    from skd.settings import Settings
+    from skd.core.settings import Settings
 
 __all__ = ["Budget", "Completion", "Teacher", "Usage", "make_teacher", "run_sync", "truncate_at_stop"]
 
@@ -45,8 +45,9 @@ class Teacher(Protocol):
 
     name: str
 
-    async def complete(self, prompts: Sequence[str], *, n: int, max_tokens: int, temperature: float,
-                       top_p: float, stop: Sequence[str]) -> list[list[Completion]]: ...
+    async def complete(
+        self, prompts: Sequence[str], *, n: int, max_tokens: int, temperature: float, top_p: float, stop: Sequence[str]
+    ) -> list[list[Completion]]: ...
 
 
 @dataclass(slots=True)
@@ -92,15 +93,19 @@ class Budget:
     def charge(self, usage: Usage, prompt_tokens: int, completion_tokens: int) -> None:
         usage.prompt_tokens += prompt_tokens
         usage.completion_tokens += completion_tokens
-        usage.cost += (prompt_tokens * self.price_per_1k_prompt
-                       + completion_tokens * self.price_per_1k_completion) / 1000.0
+        usage.cost += (
+            prompt_tokens * self.price_per_1k_prompt + completion_tokens * self.price_per_1k_completion
+        ) / 1000.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Budget:
-        return cls(max_requests=settings.teacher_max_requests, max_tokens=settings.teacher_max_tokens,
-                   max_cost=settings.teacher_max_cost,
-                   price_per_1k_prompt=settings.teacher_price_per_1k_prompt_tokens,
-                   price_per_1k_completion=settings.teacher_price_per_1k_completion_tokens)
+        return cls(
+            max_requests=settings.teacher_max_requests,
+            max_tokens=settings.teacher_max_tokens,
+            max_cost=settings.teacher_max_cost,
+            price_per_1k_prompt=settings.teacher_price_per_1k_prompt_tokens,
+            price_per_1k_completion=settings.teacher_price_per_1k_completion_tokens,
+        )
 
 
 def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
@@ -149,11 +154,11 @@ def make_teacher(spec: str, settings: Settings, **kwargs: Any) -> Teacher:
     lowered = spec.lower()
     for prefix in OPENAI_PREFIXES:
         if lowered.startswith(prefix):
-            from models.teacher_openai import OpenAITeacher
+            from skd.models.teacher_openai import OpenAITeacher
 
-            model = spec[len(prefix):].strip() or settings.teacher_model
+            model = spec[len(prefix) :].strip() or settings.teacher_model
             mode = {"openai-chat:": "chat", "openai-completion:": "completion"}.get(prefix, settings.teacher_api_mode)
             return OpenAITeacher.from_settings(model, settings, mode=mode, **kwargs)
-    from models.teacher_local import LocalTeacher
+    from skd.models.teacher_local import LocalTeacher
 
     return LocalTeacher.load(spec, settings, **kwargs)

@@ -8,19 +8,27 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from models.teacher import Budget, Completion, Usage, truncate_at_stop
-from skd.errors import ModelError
+from skd.core.errors import ModelError
+from skd.models.teacher import Budget, Completion, Usage, truncate_at_stop
 
 if TYPE_CHECKING:
-    from skd.settings import Settings
+    from skd.core.settings import Settings
 
 
 class LocalTeacher:
     """Completion-style generation (no chat template: measured on SmolLM2, plain completion writes a
     well-formed event for ~70% of prompts against ~8% with the chat template)."""
 
-    def __init__(self, model: Any, tokenizer: Any, name: str, *, batch_size: int = 16, budget: Budget | None = None,
-                 seed: int | None = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        name: str,
+        *,
+        batch_size: int = 16,
+        budget: Budget | None = None,
+        seed: int | None = None,
+    ) -> None:
         self.model, self.tokenizer, self.name = model, tokenizer, name
         self.batch_size = batch_size
         self.budget = budget or Budget()
@@ -29,31 +37,52 @@ class LocalTeacher:
         self._lock = threading.Lock()  # one generate at a time: the model is not re-entrant across threads
 
     @classmethod
-    def load(cls, name_or_path: str | Path, settings: Settings, *, batch_size: int | None = None,
-             device: str | None = None, **kwargs: Any) -> LocalTeacher:
-        from models.loading import is_smollm2, load_causal_lm
+    def load(
+        cls,
+        name_or_path: str | Path,
+        settings: Settings,
+        *,
+        batch_size: int | None = None,
+        device: str | None = None,
+        **kwargs: Any,
+    ) -> LocalTeacher:
+        from skd.models.loading import is_smollm2, load_causal_lm
 
         model, tok = load_causal_lm(name_or_path)
         where = device or settings.teacher_device
         if where:
             model.to(where)
         name = "smollm2" if is_smollm2(name_or_path) else str(name_or_path)
-        return cls(model, tok, name, batch_size=batch_size or settings.teacher_batch_size,
-                   budget=kwargs.pop("budget", None) or Budget(max_requests=settings.teacher_max_requests,
-                                                                max_tokens=settings.teacher_max_tokens),
-                   **kwargs)
+        return cls(
+            model,
+            tok,
+            name,
+            batch_size=batch_size or settings.teacher_batch_size,
+            budget=kwargs.pop("budget", None)
+            or Budget(max_requests=settings.teacher_max_requests, max_tokens=settings.teacher_max_tokens),
+            **kwargs,
+        )
 
-    async def complete(self, prompts: Sequence[str], *, n: int = 1, max_tokens: int = 32, temperature: float = 0.9,
-                       top_p: float = 0.95, stop: Sequence[str] = ()) -> list[list[Completion]]:
+    async def complete(
+        self,
+        prompts: Sequence[str],
+        *,
+        n: int = 1,
+        max_tokens: int = 32,
+        temperature: float = 0.9,
+        top_p: float = 0.95,
+        stop: Sequence[str] = (),
+    ) -> list[list[Completion]]:
         out: list[list[Completion]] = []
         for i in range(0, len(prompts), self.batch_size):
-            chunk = list(prompts[i:i + self.batch_size])
+            chunk = list(prompts[i : i + self.batch_size])
             # generation blocks for a while; a worker thread keeps the event loop (progress, other I/O) alive
             out.extend(await asyncio.to_thread(self._generate, chunk, n, max_tokens, temperature, top_p, stop))
         return out
 
-    def _generate(self, prompts: list[str], n: int, max_tokens: int, temperature: float, top_p: float,
-                  stop: Sequence[str]) -> list[list[Completion]]:
+    def _generate(
+        self, prompts: list[str], n: int, max_tokens: int, temperature: float, top_p: float, stop: Sequence[str]
+    ) -> list[list[Completion]]:
         import torch
 
         self.budget.check(self.usage)
@@ -68,12 +97,20 @@ class LocalTeacher:
             per = n if sampling else 1  # greedy samples are all the same: decode once, repeat
             try:
                 gen = self.model.generate(
-                    **enc, max_new_tokens=max_tokens, do_sample=sampling, num_return_sequences=per,
-                    temperature=temperature if sampling else None, top_p=top_p if sampling else None,
-                    top_k=0 if sampling else None, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-                    return_dict_in_generate=True, output_logits=True,
+                    **enc,
+                    max_new_tokens=max_tokens,
+                    do_sample=sampling,
+                    num_return_sequences=per,
+                    temperature=temperature if sampling else None,
+                    top_p=top_p if sampling else None,
+                    top_k=0 if sampling else None,
+                    pad_token_id=tok.pad_token_id,
+                    eos_token_id=tok.eos_token_id,
+                    return_dict_in_generate=True,
+                    output_logits=True,
                     # stop each sequence at its first stop string instead of always writing max_tokens
-                    **({"stop_strings": list(stop), "tokenizer": tok} if stop else {}))
+                    **({"stop_strings": list(stop), "tokenizer": tok} if stop else {}),
+                )
             except (RuntimeError, ValueError) as e:
                 raise ModelError(f"{self.name}: generation failed: {e}") from e
             width = enc["input_ids"].shape[1]
@@ -91,8 +128,14 @@ class LocalTeacher:
                 text, used = self._decode_until_stop(ids, stop)
                 lp = float(token_lp[row, :used].sum()) if used else None
                 self.budget.charge(self.usage, int(prompt_lens[p]) if s == 0 else 0, used)
-                samples.append(Completion(text=text, logprob=lp, prompt_tokens=int(prompt_lens[p]) if s == 0 else 0,
-                                          completion_tokens=used))
+                samples.append(
+                    Completion(
+                        text=text,
+                        logprob=lp,
+                        prompt_tokens=int(prompt_lens[p]) if s == 0 else 0,
+                        completion_tokens=used,
+                    )
+                )
             results.append(samples)
         return results
 
@@ -107,6 +150,8 @@ class LocalTeacher:
         if len(text) == len(full):
             return text, len(ids)
         # count the tokens that the kept text needed, so usage and log-probability match what is kept
-        used = next((k for k in range(1, len(ids) + 1)
-                     if len(tok.decode(ids[:k], skip_special_tokens=True)) >= len(text)), len(ids))
+        used = next(
+            (k for k in range(1, len(ids) + 1) if len(tok.decode(ids[:k], skip_special_tokens=True)) >= len(text)),
+            len(ids),
+        )
         return text, used

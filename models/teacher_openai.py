@@ -13,17 +13,19 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 import openai
 
-from models.teacher import Budget, Completion, Usage, truncate_at_stop
-from skd.errors import BudgetExceededError, ConfigError, SkdError, TeacherError
+from skd.core.errors import BudgetExceededError, ConfigError, SkdError, TeacherError
+from skd.models.teacher import Budget, Completion, Usage, truncate_at_stop
 
 if TYPE_CHECKING:
-    from skd.settings import Settings
+    from skd.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 #: A chat model gets the completion prompt as its user message, with this instruction.
-CHAT_SYSTEM = ("Continue the text the user gives. Reply with the continuation only: no preamble, "
-               "no explanation, no repetition of the user's text.")
+CHAT_SYSTEM = (
+    "Continue the text the user gives. Reply with the continuation only: no preamble, "
+    "no explanation, no repetition of the user's text."
+)
 
 
 def retry_after_s(headers: httpx.Headers | None) -> float | None:
@@ -60,10 +62,21 @@ def _retryable(e: Exception) -> tuple[bool, float | None]:
 class OpenAITeacher:
     """`complete` sends one request per prompt (n samples each), at most `concurrency` at a time."""
 
-    def __init__(self, model: str, *, base_url: str | None, api_key: str | None, mode: Literal["completion", "chat"]
-                 = "completion", concurrency: int = 16, max_retries: int = 5, timeout_s: float = 60.0,
-                 backoff_base_s: float = 0.5, backoff_max_s: float = 30.0, logprobs: bool = True,
-                 budget: Budget | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None,
+        api_key: str | None,
+        mode: Literal["completion", "chat"] = "completion",
+        concurrency: int = 16,
+        max_retries: int = 5,
+        timeout_s: float = 60.0,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        logprobs: bool = True,
+        budget: Budget | None = None,
+    ) -> None:
         if not model:
             raise ConfigError("no teacher model given (openai:<model> or SKD_TEACHER_MODEL)")
         if mode not in ("completion", "chat"):
@@ -84,29 +97,62 @@ class OpenAITeacher:
         if not settings.teacher_base_url and not key:
             raise ConfigError("an openai: teacher needs SKD_TEACHER_BASE_URL or SKD_TEACHER_API_KEY")
         opts: dict[str, Any] = dict(
-            base_url=settings.teacher_base_url, api_key=key, mode=mode or settings.teacher_api_mode,
-            concurrency=settings.teacher_concurrency, max_retries=settings.teacher_max_retries,
-            timeout_s=settings.teacher_timeout_s, backoff_base_s=settings.teacher_backoff_base_s,
-            backoff_max_s=settings.teacher_backoff_max_s, logprobs=settings.teacher_logprobs,
-            budget=Budget.from_settings(settings))
+            base_url=settings.teacher_base_url,
+            api_key=key,
+            mode=mode or settings.teacher_api_mode,
+            concurrency=settings.teacher_concurrency,
+            max_retries=settings.teacher_max_retries,
+            timeout_s=settings.teacher_timeout_s,
+            backoff_base_s=settings.teacher_backoff_base_s,
+            backoff_max_s=settings.teacher_backoff_max_s,
+            logprobs=settings.teacher_logprobs,
+            budget=Budget.from_settings(settings),
+        )
         opts.update(kwargs)
         return cls(model, **opts)
 
-    async def complete(self, prompts: Sequence[str], *, n: int = 1, max_tokens: int = 32, temperature: float = 0.9,
-                       top_p: float = 0.95, stop: Sequence[str] = ()) -> list[list[Completion]]:
+    async def complete(
+        self,
+        prompts: Sequence[str],
+        *,
+        n: int = 1,
+        max_tokens: int = 32,
+        temperature: float = 0.9,
+        top_p: float = 0.95,
+        stop: Sequence[str] = (),
+    ) -> list[list[Completion]]:
         # a client per call: its connection pool belongs to this event loop, and the sync wrappers run
         # each call on a fresh loop (asyncio.run), where a pool left from an old loop cannot close
-        async with openai.AsyncOpenAI(base_url=self.base_url, api_key=self._api_key, max_retries=0,
-                                      timeout=self.timeout_s) as client:
-            return await self._complete(client, asyncio.Semaphore(self.concurrency), prompts, n=n,
-                                        max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop)
+        async with openai.AsyncOpenAI(
+            base_url=self.base_url, api_key=self._api_key, max_retries=0, timeout=self.timeout_s
+        ) as client:
+            return await self._complete(
+                client,
+                asyncio.Semaphore(self.concurrency),
+                prompts,
+                n=n,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                top_p=top_p,
+                stop=stop,
+            )
 
-    async def _complete(self, client: openai.AsyncOpenAI, slots: asyncio.Semaphore, prompts: Sequence[str], *,
-                        n: int, max_tokens: int, temperature: float, top_p: float,
-                        stop: Sequence[str]) -> list[list[Completion]]:
+    async def _complete(
+        self,
+        client: openai.AsyncOpenAI,
+        slots: asyncio.Semaphore,
+        prompts: Sequence[str],
+        *,
+        n: int,
+        max_tokens: int,
+        temperature: float,
+        top_p: float,
+        stop: Sequence[str],
+    ) -> list[list[Completion]]:
         params = dict(n=n, max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=list(stop)[:4] or None)
-        results = await asyncio.gather(*(self._one(client, slots, p, params, stop) for p in prompts),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(self._one(client, slots, p, params, stop) for p in prompts), return_exceptions=True
+        )
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             # every request has settled, so nothing is left running; hand the finished ones to the
@@ -117,8 +163,14 @@ class OpenAITeacher:
             raise error
         return results  # type: ignore[return-value]
 
-    async def _one(self, client: openai.AsyncOpenAI, slots: asyncio.Semaphore, prompt: str, params: dict[str, Any],
-                   stop: Sequence[str]) -> list[Completion]:
+    async def _one(
+        self,
+        client: openai.AsyncOpenAI,
+        slots: asyncio.Semaphore,
+        prompt: str,
+        params: dict[str, Any],
+        stop: Sequence[str],
+    ) -> list[Completion]:
         async with slots:
             attempt = 0
             while True:
@@ -158,9 +210,14 @@ class OpenAITeacher:
         for i, ch in enumerate(choices):
             text = ch.message.content if self.mode == "chat" else ch.text
             # servers apply at most 4 stop sequences; apply the full list here too
-            out.append(Completion(text=truncate_at_stop(text or "", stop), logprob=_logprob(ch, self.mode),
-                                  prompt_tokens=p_tok if i == 0 else 0,
-                                  completion_tokens=share + (rest if i == 0 else 0)))
+            out.append(
+                Completion(
+                    text=truncate_at_stop(text or "", stop),
+                    logprob=_logprob(ch, self.mode),
+                    prompt_tokens=p_tok if i == 0 else 0,
+                    completion_tokens=share + (rest if i == 0 else 0),
+                )
+            )
         return out
 
 

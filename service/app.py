@@ -13,39 +13,47 @@ from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi.responses import JSONResponse
 from strawberry.fastapi import GraphQLRouter
 
-from graph_schema.store import GraphStore
-from service.completion import CompletionService, CriticLike, Models, StudentLike
-from service.context import Context, Services
-from service.graph import AsyncGraph
-from service.metrics import Metrics
-from service.schema import build_schema
-from skd.errors import SkdError
-from skd.settings import Settings, get_settings
+from skd.core.errors import SkdError
+from skd.core.settings import Settings, get_settings
+from skd.graph_schema.store import GraphStore
+from skd.service.completion import CompletionService, CriticLike, Models, StudentLike
+from skd.service.context import Context, Services
+from skd.service.graph import AsyncGraph
+from skd.service.metrics import Metrics
+from skd.service.schema import build_schema
 
 log = logging.getLogger(__name__)
 
 
-def load_models(settings: Settings, student: StudentLike | None, critic: CriticLike | None
-                ) -> tuple[StudentLike | None, CriticLike | None]:
+def load_models(
+    settings: Settings, student: StudentLike | None, critic: CriticLike | None
+) -> tuple[StudentLike | None, CriticLike | None]:
     """The given models, else those the settings name (SKD_STUDENT_PATH, SKD_CRITIC_PATH), else none."""
     if student is None and settings.student_path is not None:
-        from models.student import Student
+        from skd.models.student import Student
 
         student = Student.load(settings.student_path)
     if critic is None and settings.critic_path is not None:
-        from models.critic import Critic
+        from skd.models.critic import Critic
 
         critic = Critic.load(settings.critic_path)
     return student, critic
 
 
-def build_services(settings: Settings, store: GraphStore, student: StudentLike | None,
-                   critic: CriticLike | None, metrics: Metrics) -> Services:
+def build_services(
+    settings: Settings, store: GraphStore, student: StudentLike | None, critic: CriticLike | None, metrics: Metrics
+) -> Services:
     graph = AsyncGraph(store, settings.service_graph_timeout_s, settings.service_graph_threads)
     models = Models(student, critic, max_new_tokens=settings.service_max_new_tokens)
-    completion = CompletionService(graph, models, settings.service_batch_window_ms / 1000,
-                                   settings.service_max_batch, settings.service_completion_cache_size,
-                                   on_batch=metrics.on_batch, on_cache=metrics.on_cache)
+    completion = CompletionService(
+        graph,
+        models,
+        settings.service_batch_window_ms / 1000,
+        settings.service_max_batch,
+        settings.service_completion_cache_size,
+        on_batch=metrics.on_batch,
+        on_cache=metrics.on_cache,
+    )
     metrics.models_loaded.labels(role="student").set(student is not None)
     metrics.models_loaded.labels(role="critic").set(critic is not None)
     return Services(settings=settings, graph=graph, completion=completion, metrics=metrics)
@@ -58,13 +66,18 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def get_context(services: ServicesDep,
-                      x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None) -> Context:
+async def get_context(
+    services: ServicesDep, x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None
+) -> Context:
     return Context(services, x_api_key)
 
 
-def create_app(settings: Settings | None = None, store: GraphStore | None = None,
-               student: StudentLike | None = None, critic: CriticLike | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    store: GraphStore | None = None,
+    student: StudentLike | None = None,
+    critic: CriticLike | None = None,
+) -> FastAPI:
     """The service. Without `store` it connects to the configured graph at start-up (and closes it at
     shut-down); models not given are loaded from the settings' paths, and may be absent."""
     settings = settings or get_settings()
@@ -74,7 +87,7 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_store = store is None
         if store is None:
-            from graph_schema.connect import connect
+            from skd.graph_schema.connect import connect
 
             graph_store = await anyio.to_thread.run_sync(connect, settings)
         else:
@@ -89,10 +102,12 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
             if own_store:
                 graph_store.close()
 
-    app = FastAPI(title="skd", description="Commonsense knowledge graph lookups and live completion.",
-                  lifespan=lifespan)
-    app.include_router(GraphQLRouter(build_schema(settings), path="/graphql", context_getter=get_context,
-                                     graphql_ide="graphiql"))
+    app = FastAPI(
+        title="skd", description="Commonsense knowledge graph lookups and live completion.", lifespan=lifespan
+    )
+    app.include_router(
+        GraphQLRouter(build_schema(settings), path="/graphql", context_getter=get_context, graphql_ide="graphiql")
+    )
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

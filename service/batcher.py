@@ -22,8 +22,14 @@ class MicroBatcher(Generic[K, V]):
     that batch gets the exception.
     """
 
-    def __init__(self, run_batch: Callable[[list[K]], Sequence[V]], executor: Executor, window_s: float,
-                 max_batch: int, on_batch: Callable[[int, float], None] | None = None) -> None:
+    def __init__(
+        self,
+        run_batch: Callable[[list[K]], Sequence[V]],
+        executor: Executor,
+        window_s: float,
+        max_batch: int,
+        on_batch: Callable[[int, float], None] | None = None,
+    ) -> None:
         self._run_batch = run_batch
         self._executor = executor
         self.window_s = window_s
@@ -44,8 +50,7 @@ class MicroBatcher(Generic[K, V]):
         await self._queue.put((item, fut))
         return await fut
 
-    async def _collect(self, queue: asyncio.Queue[tuple[K, asyncio.Future[V]]]
-                       ) -> list[tuple[K, asyncio.Future[V]]]:
+    async def _collect(self, queue: asyncio.Queue[tuple[K, asyncio.Future[V]]]) -> list[tuple[K, asyncio.Future[V]]]:
         batch = [await queue.get()]
         deadline = time.monotonic() + self.window_s
         while len(batch) < self.max_batch:

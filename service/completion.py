@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
-from graph_schema.records import Edge, Triple
-from graph_schema.relations import PAPER_RELATIONS, Relation
-from graph_schema.text import text_key
-from service.batcher import MicroBatcher
-from service.graph import AsyncGraph
+from skd.graph_schema.records import Edge, Triple
+from skd.graph_schema.relations import PAPER_RELATIONS, Relation
+from skd.graph_schema.text import text_key
+from skd.service.batcher import MicroBatcher
+from skd.service.graph import AsyncGraph
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -30,8 +30,9 @@ class StudentLike(Protocol):
 
     name: str
 
-    def generate(self, requests: Sequence[tuple[str, str]], n: int = 1, decoding: str = "greedy",
-                 max_new_tokens: int = 24) -> Sequence[Sequence[GenerationLike]]: ...
+    def generate(
+        self, requests: Sequence[tuple[str, str]], n: int = 1, decoding: str = "greedy", max_new_tokens: int = 24
+    ) -> Sequence[Sequence[GenerationLike]]: ...
 
 
 class CriticLike(Protocol):
@@ -146,9 +147,12 @@ class Models:
             by_n.setdefault(job.n, []).append(job)
         generated: dict[tuple[str, str, int], list[Any]] = {}
         for n, group in by_n.items():
-            outs = self.student.generate([(j.event, j.relation) for j in group], n=n,
-                                         decoding="greedy" if n == 1 else "beam",
-                                         max_new_tokens=self.max_new_tokens)
+            outs = self.student.generate(
+                [(j.event, j.relation) for j in group],
+                n=n,
+                decoding="greedy" if n == 1 else "beam",
+                max_new_tokens=self.max_new_tokens,
+            )
             for job, gens in zip(group, outs, strict=True):
                 generated[job.key] = list(gens)[:n]
         flat = [(unique[k], g) for k, gens in generated.items() for g in gens]
@@ -175,13 +179,22 @@ class Models:
 class CompletionService:
     """Answers `complete`: the graph first, the student for what the graph lacks (or for all, if asked)."""
 
-    def __init__(self, graph: AsyncGraph, models: Models, window_s: float, max_batch: int, cache_size: int,
-                 on_batch: Any = None, on_cache: Any = None) -> None:
+    def __init__(
+        self,
+        graph: AsyncGraph,
+        models: Models,
+        window_s: float,
+        max_batch: int,
+        cache_size: int,
+        on_batch: Any = None,
+        on_cache: Any = None,
+    ) -> None:
         self.graph = graph
         self.models = models
         self.cache: LruCache[tuple[str, str, int], list[Scored]] = LruCache(cache_size)
         self.batcher: MicroBatcher[Job, list[Scored]] = MicroBatcher(
-            models.generate_scored, models.executor, window_s, max_batch, on_batch=on_batch)
+            models.generate_scored, models.executor, window_s, max_batch, on_batch=on_batch
+        )
         self._on_cache = on_cache
 
     @property
@@ -201,8 +214,9 @@ class CompletionService:
             out[i] = result
         return [o or [] for o in out], hits
 
-    async def complete(self, event: str, relations: list[Relation] | None, n: int, min_score: float | None,
-                       live_for_all: bool = False) -> Completion:
+    async def complete(
+        self, event: str, relations: list[Relation] | None, n: int, min_score: float | None, live_for_all: bool = False
+    ) -> Completion:
         rels = list(relations or PAPER_RELATIONS)  # the seven relations the paper distils
         key = text_key(event)
         stored = (await self.graph.inferences_of_events([key], rels, None, None)).get(key, [])
@@ -212,13 +226,15 @@ class CompletionService:
         by_rel: dict[str, list[Edge]] = {r.name: [] for r in rels}
         for e in kept:
             by_rel[e.relation].append(e)
-        inferences = [Completed(e.relation, e.tail, e.score, Origin.GRAPH, sources=list(e.sources))
-                      for r in rels for e in by_rel[r.name][:n]]
+        inferences = [
+            Completed(e.relation, e.tail, e.score, Origin.GRAPH, sources=list(e.sources))
+            for r in rels
+            for e in by_rel[r.name][:n]
+        ]
         live_rels = [r.name for r in rels if live_for_all or not by_rel[r.name]]
         cached, notice = 0, None
         if not self.live_available:
-            notice = ("live generation is off: no student is loaded (set SKD_STUDENT_PATH); "
-                      "answered from the graph only")
+            notice = "live generation is off: no student is loaded (set SKD_STUDENT_PATH); answered from the graph only"
             live_rels = []
         elif live_rels:
             results, cached = await self.generate([Job(event, r, n) for r in live_rels])
@@ -228,27 +244,35 @@ class CompletionService:
                     if text_key(g.text) in seen or not _passes(g.score, min_score):
                         continue
                     seen.add(text_key(g.text))
-                    inferences.append(Completed(rel, g.text, g.score, Origin.STUDENT, logprob=g.logprob,
-                                                sources=["student"]))
-        return Completion(event=event, key=key, in_graph=in_graph, inferences=inferences,
-                          live_available=self.live_available, live_relations=live_rels, cached=cached,
-                          student=self.models.student_name, critic=self.models.critic_name, notice=notice)
+                    inferences.append(
+                        Completed(rel, g.text, g.score, Origin.STUDENT, logprob=g.logprob, sources=["student"])
+                    )
+        return Completion(
+            event=event,
+            key=key,
+            in_graph=in_graph,
+            inferences=inferences,
+            live_available=self.live_available,
+            live_relations=live_rels,
+            cached=cached,
+            student=self.models.student_name,
+            critic=self.models.critic_name,
+            notice=notice,
+        )
 
     async def _scored(self, event: str, edges: list[Edge]) -> list[Edge]:
         """Stored edges with a critic score where the graph has none (and a critic is loaded)."""
         todo = [i for i, e in enumerate(edges) if e.score is None]
         if not todo or self.models.critic is None:
             return edges
-        scores = await self.models.run(self.models.score, [(event, edges[i].relation, edges[i].tail)
-                                                          for i in todo])
+        scores = await self.models.run(self.models.score, [(event, edges[i].relation, edges[i].tail) for i in todo])
         out = list(edges)
         for i, s in zip(todo, scores, strict=True):
             e = out[i]
             out[i] = Edge(e.relation, e.tail, e.tail_key, s, e.sources, e.runs, e.teachers, e.prompts, e.labels)
         return out
 
-    async def write_back(self, items: list[tuple[str, str, str]], min_score: float | None
-                         ) -> list[tuple[Triple, bool]]:
+    async def write_back(self, items: list[tuple[str, str, str]], min_score: float | None) -> list[tuple[Triple, bool]]:
         """Store accepted generations, scored again by the critic (a client's score is not trusted).
 
         Provenance: source `student`, the student's name in `teachers` (the model that wrote the
@@ -256,8 +280,10 @@ class CompletionService:
         """
         scores = await self.models.run(self.models.score, items)
         name = self.models.student_name or "student"
-        triples = [Triple(head=h, relation=r, tail=t, score=s, sources=["student"], teachers=[name],
-                          runs=["service"]) for (h, r, t), s in zip(items, scores, strict=True)]
+        triples = [
+            Triple(head=h, relation=r, tail=t, score=s, sources=["student"], teachers=[name], runs=["service"])
+            for (h, r, t), s in zip(items, scores, strict=True)
+        ]
         accepted = [_passes(t.score, min_score) for t in triples]
         await self.graph.upsert([t for t, ok in zip(triples, accepted, strict=True) if ok])
         return list(zip(triples, accepted, strict=True))

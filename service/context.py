@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from strawberry.fastapi import BaseContext
 
-from service.completion import CompletionService
-from service.graph import AsyncGraph
-from service.loaders import Loaders
-from service.metrics import Metrics
-from skd.settings import Settings
+from skd.core.settings import Settings
+from skd.service.completion import CompletionService
+from skd.service.graph import AsyncGraph
+from skd.service.loaders import Loaders
+from skd.service.metrics import Metrics
 
 
 @dataclass(slots=True)

@@ -10,7 +10,7 @@ from typing import Any
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from skd.errors import ConfigError, GraphError, GraphUnavailableError, InputError, ModelError, SkdError
+from skd.core.errors import ConfigError, GraphError, GraphUnavailableError, InputError, ModelError, SkdError
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +70,15 @@ def _coded(error: GraphQLError) -> GraphQLError:
     else:
         log.error("unexpected error in %s", error.path, exc_info=original)
         code, message = Code.INTERNAL, INTERNAL_MESSAGE
-    return GraphQLError(message, nodes=error.nodes, source=error.source, positions=error.positions,
-                        path=error.path, original_error=original if code != Code.INTERNAL else None,
-                        extensions={**(error.extensions or {}), "code": code.value})
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=original if code != Code.INTERNAL else None,
+        extensions={**(error.extensions or {}), "code": code.value},
+    )
 
 
 class ErrorCodes(SchemaExtension):

@@ -9,10 +9,10 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from graph_schema.records import Edge, EventNode, SearchHit, Triple
-from graph_schema.relations import Relation
-from graph_schema.store import GraphStore
-from skd.errors import GraphUnavailableError
+from skd.core.errors import GraphUnavailableError
+from skd.graph_schema.records import Edge, EventNode, SearchHit, Triple
+from skd.graph_schema.relations import Relation
+from skd.graph_schema.store import GraphStore
 
 T = TypeVar("T")
 
@@ -33,8 +33,9 @@ class AsyncGraph:
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
             with anyio.fail_after(self.timeout_s):
-                return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=self._limiter,
-                                                      abandon_on_cancel=True)
+                return await anyio.to_thread.run_sync(
+                    partial(fn, *args, **kwargs), limiter=self._limiter, abandon_on_cancel=True
+                )
         except TimeoutError as e:
             raise GraphUnavailableError(f"the graph did not answer within {self.timeout_s:g} s") from e
 
@@ -44,9 +45,13 @@ class AsyncGraph:
     async def events(self, keys: Sequence[str]) -> dict[str, EventNode]:
         return await self.call(self.store.events, list(keys))
 
-    async def inferences_of_events(self, keys: Sequence[str], relations: Sequence[Relation] | None,
-                                   min_score: float | None, sources: Sequence[str] | None
-                                   ) -> dict[str, list[Edge]]:
+    async def inferences_of_events(
+        self,
+        keys: Sequence[str],
+        relations: Sequence[Relation] | None,
+        min_score: float | None,
+        sources: Sequence[str] | None,
+    ) -> dict[str, list[Edge]]:
         return await self.call(self.store.inferences_of_events, list(keys), relations, min_score, sources)
 
     async def search_events(self, query: str, first: int, offset: int) -> list[SearchHit]:

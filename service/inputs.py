@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from graph_schema.relations import Relation, get_relation
-from graph_schema.store import decode_cursor
-from graph_schema.text import clean_text
-from service.errors import ApiError, Code
-from skd.errors import InputError
+from skd.core.errors import InputError
+from skd.graph_schema.relations import Relation, get_relation
+from skd.graph_schema.store import decode_cursor
+from skd.graph_schema.text import clean_text
+from skd.service.errors import ApiError, Code
 
 
 def text_arg(value: str, name: str, max_chars: int) -> str:

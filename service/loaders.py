@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from strawberry.dataloader import DataLoader
 
-from graph_schema.records import Edge, EventNode
-from graph_schema.relations import Relation, get_relation
-from service.graph import AsyncGraph
+from skd.graph_schema.records import Edge, EventNode
+from skd.graph_schema.relations import Relation, get_relation
+from skd.service.graph import AsyncGraph
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +46,9 @@ class Loaders:
             by_filter[flt].append(event_key)
         results: dict[InferenceKey, list[Edge]] = {}
         for flt, event_keys in by_filter.items():
-            edges = await self._graph.inferences_of_events(event_keys, flt.relation_list(), flt.min_score,
-                                                           list(flt.sources) or None)
+            edges = await self._graph.inferences_of_events(
+                event_keys, flt.relation_list(), flt.min_score, list(flt.sources) or None
+            )
             for k in event_keys:
                 results[(k, flt)] = edges.get(k, [])
         return [results[k] for k in keys]

@@ -12,10 +12,13 @@ class Metrics:
         self.requests = Counter("skd_http_requests", "HTTP requests", ["method", "route", "status"], registry=r)
         self.latency = Histogram("skd_http_request_seconds", "HTTP request latency", ["route"], registry=r)
         self.graphql_errors = Counter("skd_graphql_errors", "GraphQL errors by code", ["code"], registry=r)
-        self.batch_size = Histogram("skd_completion_batch_size", "Live generations per model call",
-                                    buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r)
-        self.batch_seconds = Histogram("skd_completion_batch_seconds", "Seconds per batched model call",
-                                       registry=r)
+        self.batch_size = Histogram(
+            "skd_completion_batch_size",
+            "Live generations per model call",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=r,
+        )
+        self.batch_seconds = Histogram("skd_completion_batch_seconds", "Seconds per batched model call", registry=r)
         self.cache = Counter("skd_completion_cache", "Completion cache lookups", ["result"], registry=r)
         self.models_loaded = Gauge("skd_model_loaded", "1 when the model is loaded", ["role"], registry=r)
 

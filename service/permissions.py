@@ -8,7 +8,7 @@ from typing import Any
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
-from service.errors import ApiError, Code
+from skd.service.errors import ApiError, Code
 
 API_KEY_HEADER = "X-API-Key"
 
@@ -21,8 +21,7 @@ class HasApiKey(BasePermission):
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         expected = info.context.settings.service_api_key
         if expected is None:
-            raise ApiError("writes are disabled: the server has no API key (set SKD_SERVICE_API_KEY)",
-                           Code.FORBIDDEN)
+            raise ApiError("writes are disabled: the server has no API key (set SKD_SERVICE_API_KEY)", Code.FORBIDDEN)
         given = info.context.api_key
         if not given:
             return False

@@ -16,9 +16,9 @@ os.environ.setdefault("SKD_MODEL_CACHE_DIR", str(Path.home() / ".cache" / "skd" 
 os.environ["SKD_DATA_DIR"] = str(_DATA)
 os.environ.pop("SKD_GRAPH_URI", None)
 
-from graph_schema.connect import connect, embedded_server  # noqa: E402
-from graph_schema.store import GraphStore  # noqa: E402
-from skd.settings import Settings, get_settings  # noqa: E402
+from skd.core.settings import Settings, get_settings  # noqa: E402
+from skd.graph_schema.connect import connect, embedded_server  # noqa: E402
+from skd.graph_schema.store import GraphStore  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 ATOMIC_SAMPLE = SHARED / "data" / "atomic2020" / "atomic2020-sample.tsv"

@@ -20,13 +20,66 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-VERBS = ["buys", "paints", "fixes", "visits", "cooks", "cleans", "writes", "finds", "sells", "borrows", "washes",
-         "carries", "plants", "builds", "reads", "opens", "loses", "orders", "wraps", "hides"]
-THINGS = ["a bicycle", "the fence", "a cake", "PersonY's house", "a letter", "the garden", "a new phone", "the car",
-          "a book", "the window", "a birthday gift", "the old piano", "a sandwich", "the kitchen", "a map",
-          "PersonY's dog", "the roof", "a train ticket", "the door", "a blanket"]
-TAILS = ["to go home", "to rest", "to thank PersonY", "happy", "tired", "to call a friend", "to eat dinner",
-         "proud", "to buy tools", "careful", "to save money", "to tell everyone", "relieved", "helpful"]
+VERBS = [
+    "buys",
+    "paints",
+    "fixes",
+    "visits",
+    "cooks",
+    "cleans",
+    "writes",
+    "finds",
+    "sells",
+    "borrows",
+    "washes",
+    "carries",
+    "plants",
+    "builds",
+    "reads",
+    "opens",
+    "loses",
+    "orders",
+    "wraps",
+    "hides",
+]
+THINGS = [
+    "a bicycle",
+    "the fence",
+    "a cake",
+    "PersonY's house",
+    "a letter",
+    "the garden",
+    "a new phone",
+    "the car",
+    "a book",
+    "the window",
+    "a birthday gift",
+    "the old piano",
+    "a sandwich",
+    "the kitchen",
+    "a map",
+    "PersonY's dog",
+    "the roof",
+    "a train ticket",
+    "the door",
+    "a blanket",
+]
+TAILS = [
+    "to go home",
+    "to rest",
+    "to thank PersonY",
+    "happy",
+    "tired",
+    "to call a friend",
+    "to eat dinner",
+    "proud",
+    "to buy tools",
+    "careful",
+    "to save money",
+    "to tell everyone",
+    "relieved",
+    "helpful",
+]
 
 
 def _h(*parts: object) -> int:
@@ -41,8 +94,10 @@ def write_text(prompt: str, index: int, max_tokens: int) -> str:
         k = int(m.group(1))
         if r % 10 == 0:
             return " the the the the\n"  # junk, to be rejected
-        items = [f"PersonX {VERBS[(r >> (4 * i)) % len(VERBS)]} {THINGS[(r >> (4 * i + 20)) % len(THINGS)]}"
-                 for i in range(3)]
+        items = [
+            f"PersonX {VERBS[(r >> (4 * i)) % len(VERBS)]} {THINGS[(r >> (4 * i + 20)) % len(THINGS)]}"
+            for i in range(3)
+        ]
         text = f" {items[0]}\n" + "".join(f"{k + 1 + i}. {e}\n" for i, e in enumerate(items[1:]))
         return " ".join(text.split(" ")[: max(4, max_tokens)])
     if r % 8 == 0:
@@ -114,12 +169,26 @@ def make_app(state: StubState) -> FastAPI:
         choices = []
         for i, t in enumerate(texts):
             words = t.split(" ")
-            lp = {"tokens": words, "token_logprobs": [-0.5] * len(words), "top_logprobs": None,
-                  "text_offset": list(range(len(words)))} if body.get("logprobs") else None
+            lp = (
+                {
+                    "tokens": words,
+                    "token_logprobs": [-0.5] * len(words),
+                    "top_logprobs": None,
+                    "text_offset": list(range(len(words))),
+                }
+                if body.get("logprobs")
+                else None
+            )
             choices.append({"index": i, "text": t, "logprobs": lp, "finish_reason": "stop"})
         state.served += 1
-        return {"id": f"cmpl-{state.served}", "object": "text_completion", "created": int(time.time()),
-                "model": body.get("model", "stub"), "choices": choices, "usage": usage(prompt, texts)}
+        return {
+            "id": f"cmpl-{state.served}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": body.get("model", "stub"),
+            "choices": choices,
+            "usage": usage(prompt, texts),
+        }
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Any:
@@ -132,13 +201,23 @@ def make_app(state: StubState) -> FastAPI:
         texts = [write_text(prompt, i, max_tokens).lstrip(" ") for i in range(n)]
         choices = []
         for i, t in enumerate(texts):
-            lp = {"content": [{"token": w, "logprob": -0.25, "bytes": None, "top_logprobs": []}
-                              for w in t.split(" ")]} if body.get("logprobs") else None
-            choices.append({"index": i, "message": {"role": "assistant", "content": t}, "logprobs": lp,
-                            "finish_reason": "stop"})
+            lp = (
+                {"content": [{"token": w, "logprob": -0.25, "bytes": None, "top_logprobs": []} for w in t.split(" ")]}
+                if body.get("logprobs")
+                else None
+            )
+            choices.append(
+                {"index": i, "message": {"role": "assistant", "content": t}, "logprobs": lp, "finish_reason": "stop"}
+            )
         state.served += 1
-        return {"id": f"chat-{state.served}", "object": "chat.completion", "created": int(time.time()),
-                "model": body.get("model", "stub"), "choices": choices, "usage": usage(prompt, texts)}
+        return {
+            "id": f"chat-{state.served}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "stub"),
+            "choices": choices,
+            "usage": usage(prompt, texts),
+        }
 
     return app
 
@@ -148,8 +227,14 @@ class StubServer:
 
     def __init__(self, state: StubState | None = None) -> None:
         self.state = state or StubState()
-        config = uvicorn.Config(make_app(self.state), host="127.0.0.1", port=0, log_level="warning",
-                                lifespan="off", timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            make_app(self.state),
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="openai-stub", daemon=True)
         self.port = 0

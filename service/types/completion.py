@@ -6,8 +6,8 @@ from enum import Enum
 
 import strawberry
 
-from service.completion import Completion as CompletionResult
-from service.completion import Origin as OriginValue
+from skd.service.completion import Completion as CompletionResult
+from skd.service.completion import Origin as OriginValue
 
 
 @strawberry.enum(description="Where an inference came from.")
@@ -20,8 +20,9 @@ class Origin(Enum):
 class CompletedInference:
     relation: str
     text: str
-    score: float | None = strawberry.field(description="The critic's score (null when no critic is loaded "
-                                                       "and the graph has none).")
+    score: float | None = strawberry.field(
+        description="The critic's score (null when no critic is loaded and the graph has none)."
+    )
     origin: Origin
     logprob: float | None = strawberry.field(description="The student's log-probability of a generation.")
     sources: list[str]
@@ -48,10 +49,26 @@ class Completion:
     @classmethod
     def of(cls, c: CompletionResult) -> Completion:
         return cls(
-            event=c.event, key=c.key, in_graph=c.in_graph,
-            inferences=[CompletedInference(relation=i.relation, text=i.tail, score=i.score,
-                                           origin=Origin.GRAPH if i.origin is OriginValue.GRAPH
-                                           else Origin.STUDENT,
-                                           logprob=i.logprob, sources=i.sources) for i in c.inferences],
-            live=LiveGeneration(available=c.live_available, relations=c.live_relations, cached=c.cached,
-                                student=c.student, critic=c.critic, notice=c.notice))
+            event=c.event,
+            key=c.key,
+            in_graph=c.in_graph,
+            inferences=[
+                CompletedInference(
+                    relation=i.relation,
+                    text=i.tail,
+                    score=i.score,
+                    origin=Origin.GRAPH if i.origin is OriginValue.GRAPH else Origin.STUDENT,
+                    logprob=i.logprob,
+                    sources=i.sources,
+                )
+                for i in c.inferences
+            ],
+            live=LiveGeneration(
+                available=c.live_available,
+                relations=c.live_relations,
+                cached=c.cached,
+                student=c.student,
+                critic=c.critic,
+                notice=c.notice,
+            ),
+        )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from service.types.event import Event
-from service.types.page_info import PageInfo
+from skd.service.types.event import Event
+from skd.service.types.page_info import PageInfo
 
 
 @strawberry.type
@@ -22,7 +22,8 @@ class EventConnection:
     page_info: PageInfo
     query: strawberry.Private[str]
 
-    @strawberry.field(description="How many events match, counted by the full-text index (asked only "
-                                  "when this field is selected).")
+    @strawberry.field(
+        description="How many events match, counted by the full-text index (asked only when this field is selected)."
+    )
     async def total_count(self, info: Info) -> int:
         return await info.context.graph.count_search(self.query)

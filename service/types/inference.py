@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from graph_schema.records import Edge
+from skd.graph_schema.records import Edge
 
 
 @strawberry.type(description="An inference stored in the graph for an event.")
@@ -21,5 +21,14 @@ class Inference:
 
     @classmethod
     def of(cls, e: Edge) -> Inference:
-        return cls(relation=e.relation, text=e.tail, key=e.tail_key, score=e.score, sources=e.sources,
-                   runs=e.runs, teachers=e.teachers, prompts=e.prompts, labels=e.labels)
+        return cls(
+            relation=e.relation,
+            text=e.tail,
+            key=e.tail_key,
+            score=e.score,
+            sources=e.sources,
+            runs=e.runs,
+            teachers=e.teachers,
+            prompts=e.prompts,
+            labels=e.labels,
+        )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import strawberry
 
-from graph_schema.records import Edge
-from graph_schema.store import encode_cursor
-from service.types.inference import Inference
-from service.types.page_info import PageInfo
+from skd.graph_schema.records import Edge
+from skd.graph_schema.store import encode_cursor
+from skd.service.types.inference import Inference
+from skd.service.types.page_info import PageInfo
 
 
 @strawberry.type
@@ -24,8 +24,9 @@ class InferenceConnection:
 
     @classmethod
     def page(cls, edges: list[Edge], offset: int, first: int) -> InferenceConnection:
-        chunk = edges[offset:offset + first]
-        return cls(edges=[InferenceEdge(cursor=encode_cursor(offset + i), node=Inference.of(e))
-                          for i, e in enumerate(chunk)],
-                   page_info=PageInfo.of(offset, len(chunk), offset + len(chunk) < len(edges)),
-                   total_count=len(edges))
+        chunk = edges[offset : offset + first]
+        return cls(
+            edges=[InferenceEdge(cursor=encode_cursor(offset + i), node=Inference.of(e)) for i, e in enumerate(chunk)],
+            page_info=PageInfo.of(offset, len(chunk), offset + len(chunk) < len(edges)),
+            total_count=len(edges),
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from graph_schema.store import encode_cursor
+from skd.graph_schema.store import encode_cursor
 
 
 @strawberry.type
@@ -17,6 +17,9 @@ class PageInfo:
     @classmethod
     def of(cls, offset: int, count: int, has_next: bool) -> PageInfo:
         """The page of `count` items starting at `offset`."""
-        return cls(has_next_page=has_next, has_previous_page=offset > 0,
-                   start_cursor=encode_cursor(offset) if count else None,
-                   end_cursor=encode_cursor(offset + count - 1) if count else None)
+        return cls(
+            has_next_page=has_next,
+            has_previous_page=offset > 0,
+            start_cursor=encode_cursor(offset) if count else None,
+            end_cursor=encode_cursor(offset + count - 1) if count else None,
+        )

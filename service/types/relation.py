@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from graph_schema.relations import Relation as CatalogueRelation
+from skd.graph_schema.relations import Relation as CatalogueRelation
 
 
 @strawberry.type(description="An ATOMIC 2020 relation.")
@@ -18,5 +18,11 @@ class Relation:
 
     @classmethod
     def of(cls, r: CatalogueRelation) -> Relation:
-        return cls(name=r.name, category=str(r.category), subject=str(r.subject), rel_type=r.rel_type,
-                   phrase=r.phrase, description=r.description)
+        return cls(
+            name=r.name,
+            category=str(r.category),
+            subject=str(r.subject),
+            rel_type=r.rel_type,
+            phrase=r.phrase,
+            description=r.description,
+        )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
-from service.types.inference import Inference
-from service.types.relation import Relation
+from skd.service.types.inference import Inference
+from skd.service.types.relation import Relation
 
 
 @strawberry.type(description="The inferences of an event for one relation, best score first.")

@@ -25,6 +25,12 @@ class Stats:
 
     @classmethod
     def of(cls, s: dict[str, Any]) -> Stats:
-        return cls(backend=s["backend"], events=s["events"], inferences=s["inferences"], triples=s["triples"],
-                   scored=s["scored"], by_relation=[Count(name=k, count=v) for k, v in s["by_relation"].items()],
-                   by_source=[Count(name=k, count=v) for k, v in s["by_source"].items()])
+        return cls(
+            backend=s["backend"],
+            events=s["events"],
+            inferences=s["inferences"],
+            triples=s["triples"],
+            scored=s["scored"],
+            by_relation=[Count(name=k, count=v) for k, v in s["by_relation"].items()],
+            by_source=[Count(name=k, count=v) for k, v in s["by_source"].items()],
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from graph_schema.records import Edge
+from skd.graph_schema.records import Edge
 
 
 @strawberry.type(description="A triple of the graph after a write.")

@@ -21,7 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from skd.errors import SkdError
+from skd.core.errors import SkdError
 
 console = Console(stderr=True)
 P = ParamSpec("P")
@@ -44,9 +44,16 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
 def progress() -> Progress:
     """A rich progress bar with counts, rate-free elapsed and remaining time, on stderr."""
-    return Progress(SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(),
-                    MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=console,
-                    transient=False)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 def print_json(obj: Any) -> None:
@@ -56,7 +63,7 @@ def print_json(obj: Any) -> None:
 @contextmanager
 def open_store() -> Iterator[Any]:
     """The graph store for this command: the configured Neo4j, or the embedded ArcadeDB (started if needed)."""
-    from graph_schema.connect import connect
+    from skd.graph_schema.connect import connect
 
     with console.status("connecting to the graph"):
         store = connect()

@@ -10,14 +10,15 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from models.critic import ProgressFn
-from models.critic_labels import NEGATIVES_PER_POSITIVE
 from skd.cli.common import console, handle_errors, open_store, print_json, progress
-from skd.errors import ConfigError, InputError
-from skd.settings import get_settings
+from skd.core.errors import ConfigError, InputError
+from skd.core.settings import get_settings
+from skd.models.critic import ProgressFn
+from skd.models.critic_labels import NEGATIVES_PER_POSITIVE
 
-app = typer.Typer(help="critic: train an acceptability model, then score and filter triples with it",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="critic: train an acceptability model, then score and filter triples with it", no_args_is_help=True
+)
 
 CRITIC_OPTION = typer.Option(None, "--critic", "-c", help="critic folder (default: SKD_CRITIC_PATH)")
 
@@ -37,12 +38,13 @@ def _progress() -> Iterator[ProgressFn]:
 
 
 def _load_critic(path: Path | None) -> Any:
-    from models.critic import Critic
+    from skd.models.critic import Critic
 
     where = path or get_settings().critic_path
     if where is None:
-        raise ConfigError("no critic given: pass --critic DIR or set SKD_CRITIC_PATH "
-                          "(train one with `skd critic train`)")
+        raise ConfigError(
+            "no critic given: pass --critic DIR or set SKD_CRITIC_PATH (train one with `skd critic train`)"
+        )
     with console.status(f"loading the critic {where}"):
         return Critic.load(where)
 
@@ -66,8 +68,8 @@ def bootstrap(
     relations: str | None = typer.Option(None, help="only these relations: a list, `paper` or `all`"),
 ) -> None:
     """Build weak labels when no human labels exist: real tails are positives, corruptions negatives."""
-    from graph_schema.relations import parse_relations
-    from models.critic_labels import bootstrap_labels
+    from skd.graph_schema.relations import parse_relations
+    from skd.models.critic_labels import bootstrap_labels
 
     rels = [r.name for r in parse_relations(relations)] if relations else None
     with console.status("bootstrapping weak labels"):
@@ -80,25 +82,42 @@ def bootstrap(
 def train(
     labels: Path = typer.Argument(..., help="labels JSONL: {head, relation, tail, label} or `labels` lists"),
     out: Path = typer.Option(..., "--out", "-o", help="folder to save the critic in"),
-    encoder: str | None = typer.Option(None, help="encoder: built-in name, HF id or folder "
-                                                  "(default: SKD_CRITIC_ENCODER)"),
-    mode: str = typer.Option("pair", help="pair (frozen encoder, event and tail apart; fast, the default), "
-                                          "head (frozen encoder, whole sentence) or finetune (whole model)"),
+    encoder: str | None = typer.Option(
+        None, help="encoder: built-in name, HF id or folder (default: SKD_CRITIC_ENCODER)"
+    ),
+    mode: str = typer.Option(
+        "pair",
+        help="pair (frozen encoder, event and tail apart; fast, the default), "
+        "head (frozen encoder, whole sentence) or finetune (whole model)",
+    ),
     epochs: int | None = typer.Option(None, help="epochs (default 60 for pair and head, 3 for finetune)"),
     seed: int = typer.Option(0),
     val_fraction: float = typer.Option(0.2, help="share of events held out for calibration"),
     batch_size: int | None = typer.Option(None),
     lr: float | None = typer.Option(None, help="learning rate (default 1e-3 pair and head, 3e-5 finetune)"),
-    encoder_layers: int | None = typer.Option(None, min=0, help="keep the encoder's first N layers; 0: all "
-                                              "(default: half of them in pair mode, all in the others)"),
+    encoder_layers: int | None = typer.Option(
+        None,
+        min=0,
+        help="keep the encoder's first N layers; 0: all (default: half of them in pair mode, all in the others)",
+    ),
 ) -> None:
     """Train a critic, calibrate cutoffs on held-out events, and save it with its metrics."""
-    from models.critic_train import train_critic
+    from skd.models.critic_train import train_critic
 
     with _progress() as report:
-        critic = train_critic(labels, out, encoder=encoder or get_settings().critic_encoder, mode=mode,
-                              epochs=epochs, seed=seed, progress=report, val_fraction=val_fraction,
-                              batch_size=batch_size, lr=lr, encoder_layers=encoder_layers)
+        critic = train_critic(
+            labels,
+            out,
+            encoder=encoder or get_settings().critic_encoder,
+            mode=mode,
+            epochs=epochs,
+            seed=seed,
+            progress=report,
+            val_fraction=val_fraction,
+            batch_size=batch_size,
+            lr=lr,
+            encoder_layers=encoder_layers,
+        )
     m = critic.config.metrics
     console.print(_levels_table(critic.config.levels, f"validation ROC-AUC {m['roc_auc']:.3f}"))
     print_json({"critic": str(critic.path), "metrics": m, "levels": critic.config.levels})
@@ -116,7 +135,7 @@ def score(
     batch_size: int | None = typer.Option(None),
 ) -> None:
     """Add `critic_score` to every triple of a run folder or file (resumable), or of the graph."""
-    from ingest.scoring import score_graph, score_path
+    from skd.ingest.scoring import score_graph, score_path
 
     if graph == (path is not None):
         raise InputError("give a run folder or file to score, or --graph (one of the two)")
@@ -144,15 +163,22 @@ def filter_(
     batch_size: int | None = typer.Option(None),
 ) -> None:
     """Write the triples that pass the critic's cutoff for a recall level or a minimum precision."""
-    from ingest.scoring import filter_path
+    from skd.ingest.scoring import filter_path
 
     critic = _load_critic(critic_path)
     if recall_level is None and min_precision is None:
         recall_level = get_settings().critic_recall_level
     with _progress() as report:
-        summary = filter_path(critic, path, out, recall_level=recall_level, min_precision=min_precision,
-                              batch_size=batch_size or get_settings().critic_batch_size, progress=report,
-                              rescore=rescore)
+        summary = filter_path(
+            critic,
+            path,
+            out,
+            recall_level=recall_level,
+            min_precision=min_precision,
+            batch_size=batch_size or get_settings().critic_batch_size,
+            progress=report,
+            rescore=rescore,
+        )
     console.print(f"kept {summary.accepted} of {summary.total} triples (cutoff {summary.selection['cutoff']:.4f})")
     print_json(summary.to_json())
 
@@ -169,12 +195,13 @@ def eval_(
     """ROC-AUC, average precision, and precision and recall at each calibrated level."""
     import json
 
-    from models.critic_train import evaluate_critic
+    from skd.models.critic_train import evaluate_critic
 
     critic = _load_critic(critic_path)
     with _progress() as report:
-        result = evaluate_critic(critic, labels, plot=plot, batch_size=batch_size or get_settings().critic_batch_size,
-                                 progress=report)
+        result = evaluate_critic(
+            critic, labels, plot=plot, batch_size=batch_size or get_settings().critic_batch_size, progress=report
+        )
     console.print(_levels_table(result["levels"], f"ROC-AUC {result['roc_auc']:.3f} on {result['n']} labels"))
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -189,5 +216,13 @@ def info(critic_path: Path | None = CRITIC_OPTION) -> None:
     critic = _load_critic(critic_path)
     cfg = critic.config
     console.print(_levels_table(cfg.levels, f"{critic.path}: {cfg.encoder} ({cfg.mode})"))
-    print_json({"critic": str(critic.path), "encoder": cfg.encoder, "mode": cfg.mode,
-                "encoder_layers": cfg.encoder_layers, "metrics": cfg.metrics, "levels": cfg.levels})
+    print_json(
+        {
+            "critic": str(critic.path),
+            "encoder": cfg.encoder,
+            "mode": cfg.mode,
+            "encoder_layers": cfg.encoder_layers,
+            "metrics": cfg.metrics,
+            "levels": cfg.levels,
+        }
+    )

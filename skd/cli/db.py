@@ -5,17 +5,18 @@ from __future__ import annotations
 import typer
 
 from skd.cli.common import console, handle_errors, open_store, print_json
-from skd.settings import get_settings
+from skd.core.settings import get_settings
 
-app = typer.Typer(help="Manage the graph database (the embedded ArcadeDB unless SKD_GRAPH_URI is set).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Manage the graph database (the embedded ArcadeDB unless SKD_GRAPH_URI is set).", no_args_is_help=True
+)
 
 
 @app.command()
 @handle_errors
 def start() -> None:
     """Start the embedded ArcadeDB server (reused if already running) and create the schema."""
-    from graph_schema.connect import embedded_server
+    from skd.graph_schema.connect import embedded_server
 
     s = get_settings()
     if not s.embedded:
@@ -32,7 +33,7 @@ def start() -> None:
 @handle_errors
 def stop() -> None:
     """Stop the embedded ArcadeDB server."""
-    from graph_schema.connect import embedded_server
+    from skd.graph_schema.connect import embedded_server
 
     stopped = embedded_server().stop()
     console.print("ArcadeDB stopped" if stopped else "ArcadeDB was not running")
@@ -42,14 +43,20 @@ def stop() -> None:
 @handle_errors
 def status() -> None:
     """Print where the graph is and whether it answers, as JSON."""
-    from graph_schema.connect import embedded_server
+    from skd.graph_schema.connect import embedded_server
 
     s = get_settings()
     if s.embedded:
         info = embedded_server(s).status()
-        print_json({"backend": "arcadedb-embedded", "running": info is not None,
-                    "pid": info.pid if info else None, "bolt_uri": info.bolt_uri if info else None,
-                    "data_dir": str(s.arcadedb_dir)})
+        print_json(
+            {
+                "backend": "arcadedb-embedded",
+                "running": info is not None,
+                "pid": info.pid if info else None,
+                "bolt_uri": info.bolt_uri if info else None,
+                "data_dir": str(s.arcadedb_dir),
+            }
+        )
         if info is None:
             raise typer.Exit(1)
     else:

@@ -9,22 +9,30 @@ from typing import Any
 import typer
 
 from skd.cli.common import console, handle_errors, open_store, print_json, progress
-from skd.settings import Settings, get_settings
+from skd.core.settings import Settings, get_settings
 
-app = typer.Typer(help="Generate a commonsense corpus with a teacher model (events, then inferences).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Generate a commonsense corpus with a teacher model (events, then inferences).", no_args_is_help=True
+)
 
 TEACHER_HELP = "'smollm2' (default: SKD_TEACHER_MODEL), a Hugging Face id or model folder, or 'openai:<model>'"
 
 
 def _settings(max_requests: int | None, max_tokens: int | None, max_cost: float | None) -> Settings:
-    caps = {k: v for k, v in {"teacher_max_requests": max_requests, "teacher_max_tokens": max_tokens,
-                              "teacher_max_cost": max_cost}.items() if v is not None}
+    caps = {
+        k: v
+        for k, v in {
+            "teacher_max_requests": max_requests,
+            "teacher_max_tokens": max_tokens,
+            "teacher_max_cost": max_cost,
+        }.items()
+        if v is not None
+    }
     return get_settings().model_copy(update=caps)
 
 
 def _teacher(spec: str | None, settings: Settings, fallback: str | None = None) -> Any:
-    from models.teacher import make_teacher
+    from skd.models.teacher import make_teacher
 
     chosen = spec or fallback or settings.teacher_model
     with console.status(f"loading teacher {chosen}"):
@@ -39,8 +47,10 @@ class _Bar:
         self.task: Any = None
 
     def __call__(self, s: Any) -> None:
-        text = (f"{self.label}  prompts {s.prompts}  accepted {s.accepted}  rejected {s.rejected}"
-                f"  duplicates {s.duplicates}  cached {s.cached}")
+        text = (
+            f"{self.label}  prompts {s.prompts}  accepted {s.accepted}  rejected {s.rejected}"
+            f"  duplicates {s.duplicates}  cached {s.cached}"
+        )
         if self.task is None:
             self.task = self.bar.add_task(text, total=s.total)
         self.bar.update(self.task, completed=min(s.done, s.total), description=text)
@@ -54,10 +64,13 @@ def _render(summary: Any, as_json: bool) -> None:
     status = "complete" if data["complete"] else f"stopped: {data['stopped']}"
     console.print(f"[bold]{data['run_id']}[/] ({data['run_dir']}): {status}")
     stats, usage = data["stats"], data["usage"]
-    console.print(f"prompts {stats['prompts']}, accepted {stats['accepted']}, rejected {stats['rejected']} "
-                  f"{stats['reasons'] or ''}, duplicates {stats['duplicates']}, answered from cache {stats['cached']}")
-    console.print(f"teacher usage: {usage['requests']} requests, {usage['tokens']} tokens, "
-                  f"estimated cost ${usage['cost']:.4f}")
+    console.print(
+        f"prompts {stats['prompts']}, accepted {stats['accepted']}, rejected {stats['rejected']} "
+        f"{stats['reasons'] or ''}, duplicates {stats['duplicates']}, answered from cache {stats['cached']}"
+    )
+    console.print(
+        f"teacher usage: {usage['requests']} requests, {usage['tokens']} tokens, estimated cost ${usage['cost']:.4f}"
+    )
 
 
 @app.command("events")
@@ -83,15 +96,28 @@ def events_cmd(
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
     """Generate new events from few-shot lists of seed events (stage one)."""
-    from ingest.events import generate_events
+    from skd.ingest.events import generate_events
 
     settings = _settings(max_requests, max_tokens, max_cost)
     model = _teacher(teacher, settings)
     with open_store() if graph else nullcontext() as store, progress() as bar:
-        summary = generate_events(model, run, n, seed_file, store, examples_per_prompt=examples,
-                                  prompts_per_batch=batch, samples_per_prompt=samples, max_tokens=max_new_tokens,
-                                  temperature=temperature, top_p=top_p, seed=seed, max_prompts=max_prompts,
-                                  cache=cache, progress=_Bar(bar, "events"))
+        summary = generate_events(
+            model,
+            run,
+            n,
+            seed_file,
+            store,
+            examples_per_prompt=examples,
+            prompts_per_batch=batch,
+            samples_per_prompt=samples,
+            max_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+            max_prompts=max_prompts,
+            cache=cache,
+            progress=_Bar(bar, "events"),
+        )
     _render(summary, as_json)
 
 
@@ -117,14 +143,26 @@ def inferences_cmd(
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
     """Generate inferences for the run's events, one few-shot prompt per relation (stage two)."""
-    from ingest.inferences import generate_inferences
-    from ingest.run import run_teacher
+    from skd.ingest.inferences import generate_inferences
+    from skd.ingest.run import run_teacher
 
     settings = _settings(max_requests, max_tokens, max_cost)
     model = _teacher(teacher, settings, fallback=run_teacher(run))
     with progress() as bar:
-        summary = generate_inferences(model, run, relations, per_pair, events=events, max_events=max_events,
-                                      examples_per_prompt=examples, batch_pairs=batch, max_tokens=max_new_tokens,
-                                      temperature=temperature, top_p=top_p, seed=seed, cache=cache,
-                                      progress=_Bar(bar, "pairs"))
+        summary = generate_inferences(
+            model,
+            run,
+            relations,
+            per_pair,
+            events=events,
+            max_events=max_events,
+            examples_per_prompt=examples,
+            batch_pairs=batch,
+            max_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+            cache=cache,
+            progress=_Bar(bar, "pairs"),
+        )
     _render(summary, as_json)

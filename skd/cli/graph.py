@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from skd.cli.common import console, handle_errors, open_store, print_json, progress
-from skd.settings import get_settings
+from skd.core.settings import get_settings
 
 
 class ExportFormat(StrEnum):
@@ -20,13 +20,14 @@ class ExportFormat(StrEnum):
 @handle_errors
 def load(
     path: Path = typer.Argument(..., help="ATOMIC 2020 TSV, our JSONL, or a folder (a run folder's shards)"),
-    source: str = typer.Option(None, help="provenance source for rows without one "
-                               "(default: atomic2020 for TSV, the row's own for JSONL)"),
+    source: str = typer.Option(
+        None, help="provenance source for rows without one (default: atomic2020 for TSV, the row's own for JSONL)"
+    ),
     strict: bool = typer.Option(False, "--strict", help="stop at the first bad line, before writing anything"),
     restart: bool = typer.Option(False, "--restart", help="ignore the checkpoint of an interrupted load"),
 ) -> None:
     """Load triples into the graph; bad lines are reported and skipped. Resumes an interrupted load."""
-    from ingest.load import load_path
+    from skd.ingest.load import load_path
 
     s = get_settings()
     with open_store() as store, progress() as bar:
@@ -35,8 +36,15 @@ def load(
         def on_progress(file: Path, done: int, total: int, triples: int) -> None:
             bar.update(task, description=f"{file.name}: {triples:,} triples", completed=done, total=total)
 
-        report = load_path(store, path, checkpoints=s.data_dir / "load-checkpoints", source=source,
-                           strict=strict, resume=not restart, progress=on_progress)
+        report = load_path(
+            store,
+            path,
+            checkpoints=s.data_dir / "load-checkpoints",
+            source=source,
+            strict=strict,
+            resume=not restart,
+            progress=on_progress,
+        )
     for err in report.errors[:50]:
         console.print(f"[yellow]skipped[/] {err}")
     if len(report.errors) > 50:
@@ -52,7 +60,7 @@ def export(
     out: Path = typer.Option(None, "--out", "-o", help="file to write (default: standard output)"),
 ) -> None:
     """Write the graph's triples as ATOMIC TSV or as JSONL with scores, provenance and human labels."""
-    from ingest.triples_io import write_jsonl, write_tsv
+    from skd.graph_schema.triples_io import write_jsonl, write_tsv
 
     writer = write_tsv if fmt is ExportFormat.tsv else write_jsonl
     with open_store() as store:

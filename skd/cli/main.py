@@ -9,14 +9,20 @@ import typer
 from skd import __version__
 from skd.cli import critic, db, generate, graph, pipeline, serve, student
 
-app = typer.Typer(name="skd", help="Symbolic Knowledge Distillation: generate, critique, load, distil, serve.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    name="skd",
+    help="Symbolic Knowledge Distillation: generate, critique, load, distil, serve.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 
 
 @app.callback()
 def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="log debug messages")) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 @app.command()

@@ -16,7 +16,7 @@ def _rich_progress() -> Any:
     """Progress as the stages go: a line per stage, a live bar inside it."""
     from transformers.utils import logging as hf_logging
 
-    from ingest.pipeline import PipelineProgress
+    from skd.pipeline.runner import PipelineProgress
 
     hf_logging.disable_progress_bar()  # per-shard loading bars would drown the stage bars
 
@@ -44,7 +44,7 @@ def _rich_progress() -> Any:
                 self.bar.update(self.task, description=f"{self.title}: {description}", completed=done)
 
         def stage_finished(self, index: int, total: int, stage: str, title: str, record: dict[str, Any]) -> None:
-            from ingest.pipeline_report import stage_summary
+            from skd.pipeline.report import stage_summary
 
             if self.bar is not None:
                 self.bar.stop()
@@ -80,8 +80,10 @@ def _example_event(run_dir: Path) -> str:
 def try_query(event: str) -> str:
     """A GraphQL query showing an event's stored inferences and the student's live ones."""
     escaped = event.replace("\\", "\\\\").replace('"', '\\"')
-    return ('{ complete(event: "' + escaped + '", relations: ["xWant", "xReact", "xIntent"], n: 2) '
-            "{ event inGraph inferences { relation text score origin } live { student critic } } }")
+    return (
+        '{ complete(event: "' + escaped + '", relations: ["xWant", "xReact", "xIntent"], n: 2) '
+        "{ event inGraph inferences { relation text score origin } live { student critic } } }"
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -97,10 +99,9 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="print the report as JSON instead of Markdown"),
     ) -> None:
         """Generate, critique, load, distil and evaluate; stages already done with the same config are skipped."""
-        from ingest.pipeline import run_pipeline
+        from skd.pipeline.runner import run_pipeline
 
-        result = run_pipeline(config, progress=_rich_progress(), run_dir=run, from_stage=from_stage,
-                              until_stage=until)
+        result = run_pipeline(config, progress=_rich_progress(), run_dir=run, from_stage=from_stage, until_stage=until)
         _show(result, as_json)
 
     @app.command()
@@ -113,32 +114,45 @@ def register(app: typer.Typer) -> None:
         from_stage: str | None = typer.Option(None, "--from", help=f"re-run from this stage on ({STAGE_HELP})"),
     ) -> None:
         """The whole idea on this machine, offline: SmolLM2 teacher, MiniLM critic, embedded graph, student, service."""
-        from ingest.pipeline import demo_config, run_pipeline
-        from skd.settings import get_settings
+        from skd.core.settings import get_settings
+        from skd.pipeline.runner import demo_config, run_pipeline
 
-        console.print("[bold]skd demo[/]: a small Symbolic Knowledge Distillation run with the bundled models "
-                      f"(config {demo_config()})")
+        console.print(
+            "[bold]skd demo[/]: a small Symbolic Knowledge Distillation run with the bundled models "
+            f"(config {demo_config()})"
+        )
         result = run_pipeline(demo_config(), progress=_rich_progress(), run_dir=run, from_stage=from_stage)
         _show(result, as_json=False)
         critic = result.report["counts"].get("critic", {})
         critic_path = result.run_dir / "critic" / "model" if critic.get("source") != "existing" else None
-        overrides = {k: v for k, v in {"service_host": host, "service_port": port,
-                                       "student_path": result.run_dir / "student",
-                                       "critic_path": critic_path}.items() if v is not None}
+        overrides = {
+            k: v
+            for k, v in {
+                "service_host": host,
+                "service_port": port,
+                "student_path": result.run_dir / "student",
+                "critic_path": critic_path,
+            }.items()
+            if v is not None
+        }
         settings = get_settings().model_copy(update=overrides)
         url = f"http://{settings.service_host}:{settings.service_port}/graphql"
         query = try_query(_example_event(result.run_dir))
-        console.print(f"\n[bold]Try it[/]: open {url} (GraphiQL) and run\n\n  {query}\n\nor\n\n"
-                      f"  curl -s {url} -H 'content-type: application/json' \\\n"
-                      f"    -d '{{\"query\": \"{query.replace(chr(34), chr(92) + chr(34))}\"}}'\n")
+        console.print(
+            f"\n[bold]Try it[/]: open {url} (GraphiQL) and run\n\n  {query}\n\nor\n\n"
+            f"  curl -s {url} -H 'content-type: application/json' \\\n"
+            f'    -d \'{{"query": "{query.replace(chr(34), chr(92) + chr(34))}"}}\'\n'
+        )
         if not serve:
-            console.print("(--no-serve: start it later with "
-                          f"`skd serve --student {result.run_dir / 'student'}"
-                          + (f" --critic {critic_path}`)" if critic_path else "`)"))
+            console.print(
+                "(--no-serve: start it later with "
+                f"`skd serve --student {result.run_dir / 'student'}"
+                + (f" --critic {critic_path}`)" if critic_path else "`)")
+            )
             return
         import uvicorn
 
-        from service.app import create_app
+        from skd.service.app import create_app
 
         console.print(f"serving on {url} (Ctrl-C to stop)")
         uvicorn.run(create_app(settings), host=settings.service_host, port=settings.service_port, log_level="info")
@@ -149,7 +163,7 @@ def register(app: typer.Typer) -> None:
         out: Path | None = typer.Option(None, "--out", help="write here (default: print to stdout)"),
     ) -> None:
         """The Neo4j Bloom perspective for the graph, generated from the relation catalogue."""
-        from graph_schema.bloom import perspective_json
+        from skd.graph_schema.bloom import perspective_json
 
         text = perspective_json()
         if out is None:

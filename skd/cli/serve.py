@@ -23,12 +23,25 @@ def register(app: typer.Typer) -> None:
         """Serve GraphQL at /graphql (GraphiQL in a browser), /healthz, /readyz and /metrics."""
         import uvicorn
 
-        from service.app import create_app
-        from skd.settings import get_settings
+        from skd.core.settings import get_settings
+        from skd.service.app import create_app
 
-        overrides = {k: v for k, v in {"service_host": host, "service_port": port, "student_path": student,
-                                       "critic_path": critic}.items() if v is not None}
+        overrides = {
+            k: v
+            for k, v in {
+                "service_host": host,
+                "service_port": port,
+                "student_path": student,
+                "critic_path": critic,
+            }.items()
+            if v is not None
+        }
         settings = get_settings().model_copy(update=overrides)
         console.print(f"serving on http://{settings.service_host}:{settings.service_port}/graphql")
-        uvicorn.run(create_app(settings), host=settings.service_host, port=settings.service_port,
-                    log_level="info", access_log=False)
+        uvicorn.run(
+            create_app(settings),
+            host=settings.service_host,
+            port=settings.service_port,
+            log_level="info",
+            access_log=False,
+        )

@@ -8,8 +8,8 @@ from typing import Any
 import typer
 
 from skd.cli.common import console, handle_errors, open_store, print_json, progress
-from skd.errors import ConfigError, InputError
-from skd.settings import get_settings
+from skd.core.errors import ConfigError, InputError
+from skd.core.settings import get_settings
 
 app = typer.Typer(help="the distilled student: train, generate, evaluate", no_args_is_help=True)
 
@@ -20,7 +20,7 @@ def _student_dir(model: Path | None) -> Path:
 
 
 def _critic(path: Path | None) -> Any:
-    from models.critic import Critic
+    from skd.models.critic import Critic
 
     where = path or get_settings().critic_path
     if where is None:
@@ -28,9 +28,10 @@ def _critic(path: Path | None) -> Any:
     return Critic.load(where)
 
 
-def _training_triples(sources: list[Path], graph: bool, min_score: float | None, recall_level: float | None,
-                      critic_path: Path | None) -> tuple[list[Any], dict[str, Any]]:
-    from models.student_data import apply_critic, select_triples, triples_from_graph, triples_from_path
+def _training_triples(
+    sources: list[Path], graph: bool, min_score: float | None, recall_level: float | None, critic_path: Path | None
+) -> tuple[list[Any], dict[str, Any]]:
+    from skd.models.student_data import apply_critic, select_triples, triples_from_graph, triples_from_path
 
     if not sources and not graph:
         raise InputError("give training data: --from RUN_DIR_OR_FILE (repeatable) or --graph")
@@ -40,8 +41,11 @@ def _training_triples(sources: list[Path], graph: bool, min_score: float | None,
     if graph:
         with open_store() as store:
             triples += triples_from_graph(store, min_score=min_score)
-    data: dict[str, Any] = {"sources": ", ".join([*map(str, sources), *(["graph"] if graph else [])]),
-                            "triples_read": len(triples), "min_score": min_score}
+    data: dict[str, Any] = {
+        "sources": ", ".join([*map(str, sources), *(["graph"] if graph else [])]),
+        "triples_read": len(triples),
+        "min_score": min_score,
+    }
     triples = select_triples(triples, min_score=min_score)
     if recall_level is not None:
         critic = _critic(critic_path)
@@ -73,7 +77,7 @@ def train(
     fresh: bool = typer.Option(False, "--fresh", help="ignore a checkpoint in --out and start over"),
 ) -> None:
     """Fine-tune a student on (event, relation, inference) triples; resumes from --out's checkpoint."""
-    from models.student_train import CKPT_DIR, train_student
+    from skd.models.student_train import CKPT_DIR, train_student
 
     settings = get_settings()
     folder = _student_dir(out)
@@ -91,10 +95,22 @@ def train(
             desc = f"loss {p.train_loss:.3f}" + (f" val {p.val_loss:.3f}" if p.val_loss is not None else "")
             bar.update(task, completed=p.step, total=p.max_steps, description=desc)
 
-        result = train_student(triples, folder, base=base or settings.student_base, max_steps=max_steps,
-                               batch_size=batch_size, grad_accum=grad_accum, lr=lr, eval_every=eval_every,
-                               patience=patience, seed=seed, resume=not fresh, progress=report,
-                               val_fraction=val_fraction, data=data)
+        result = train_student(
+            triples,
+            folder,
+            base=base or settings.student_base,
+            max_steps=max_steps,
+            batch_size=batch_size,
+            grad_accum=grad_accum,
+            lr=lr,
+            eval_every=eval_every,
+            patience=patience,
+            seed=seed,
+            resume=not fresh,
+            progress=report,
+            val_fraction=val_fraction,
+            data=data,
+        )
     print_json({k: str(v) if isinstance(v, Path) else v for k, v in vars(result).items()})
 
 
@@ -112,16 +128,25 @@ def generate(
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:
     """Write inferences for one event with the student."""
-    from graph_schema.relations import parse_relations
-    from models.student import Student
+    from skd.graph_schema.relations import parse_relations
+    from skd.models.student import Student
 
     relations = [r.name for r in parse_relations(relation)]
     with console.status("loading the student"):
         student = Student.load(_student_dir(model))
-    gens = student.generate([(event, r) for r in relations], n=n, decoding=decoding, num_beams=num_beams,
-                            temperature=temperature, max_new_tokens=max_new_tokens)
-    rows = [{"relation": r, "inference": g.text, "logprob": round(g.logprob, 4)}
-            for r, gs in zip(relations, gens, strict=True) for g in gs]
+    gens = student.generate(
+        [(event, r) for r in relations],
+        n=n,
+        decoding=decoding,
+        num_beams=num_beams,
+        temperature=temperature,
+        max_new_tokens=max_new_tokens,
+    )
+    rows = [
+        {"relation": r, "inference": g.text, "logprob": round(g.logprob, 4)}
+        for r, gs in zip(relations, gens, strict=True)
+        for g in gs
+    ]
     if as_json:
         print_json({"event": event, "student": student.name, "inferences": rows})
         return
@@ -151,14 +176,14 @@ def evaluate_cmd(
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of Markdown"),
 ) -> None:
     """BLEU-1..4, ROUGE-L and critic acceptance of the student's greedy outputs, beside the teacher's."""
-    from models.student import Student
-    from models.student_eval import (
+    from skd.ingest.inferences import teacher_outputs_live
+    from skd.models.student import Student
+    from skd.models.student_eval import (
         evaluate,
         read_references,
         render_markdown,
         student_outputs,
         teacher_outputs_from_run,
-        teacher_outputs_live,
         write_report,
     )
 
@@ -173,7 +198,7 @@ def evaluate_cmd(
     if teacher_run:
         systems["teacher"], names["teacher"] = teacher_outputs_from_run(teacher_run), str(teacher_run)
     elif teacher:
-        from models.teacher import make_teacher
+        from skd.models.teacher import make_teacher
 
         with console.status(f"teacher {teacher}: few-shot outputs"):
             systems["teacher"] = teacher_outputs_live(make_teacher(teacher, get_settings()), refs, per_pair)
@@ -187,8 +212,8 @@ def evaluate_cmd(
         js, md = write_report(report, out)
         console.print(f"wrote {js} and {md}")
     if update_card:
-        from models.student import read_info, write_info
-        from models.student_card import write_model_card
+        from skd.models.student import read_info, write_info
+        from skd.models.student_card import write_model_card
 
         info = read_info(folder)
         info["evaluation"] = {"report": report, "markdown": render_markdown(report)}

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from graph_schema.arcadedb import EmbeddedArcadeDB
-from graph_schema.connect import embedded_server
-from skd.errors import ConfigError
-from skd.settings import Settings
+from skd.core.errors import ConfigError
+from skd.core.settings import Settings
+from skd.graph_schema.arcadedb import EmbeddedArcadeDB
+from skd.graph_schema.connect import embedded_server
 
 
 def test_configured_jvm_options_reach_the_running_server(_arcadedb: None, settings: Settings) -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from graph_schema.bloom import CATEGORY_COLOURS, perspective, perspective_json, search_phrases
-from graph_schema.records import make_triple
-from graph_schema.relations import RELATIONS, Category
-from graph_schema.store import GraphStore
 from skd.cli.main import app
+from skd.graph_schema.bloom import CATEGORY_COLOURS, perspective, perspective_json, search_phrases
+from skd.graph_schema.records import make_triple
+from skd.graph_schema.relations import RELATIONS, Category
+from skd.graph_schema.store import GraphStore
 
 COMMITTED = Path(__file__).resolve().parents[2] / "docker" / "bloom" / "skd-perspective.json"
 
@@ -20,7 +20,8 @@ COMMITTED = Path(__file__).resolve().parents[2] / "docker" / "bloom" / "skd-pers
 def test_committed_perspective_is_what_the_code_generates() -> None:
     assert COMMITTED.read_text(encoding="utf-8") == perspective_json(), (
         "docker/bloom/skd-perspective.json is stale: run "
-        "`skd bloom-perspective --out docker/bloom/skd-perspective.json`")
+        "`skd bloom-perspective --out docker/bloom/skd-perspective.json`"
+    )
 
 
 def test_perspective_covers_every_relation_coloured_and_grouped_by_category() -> None:
@@ -50,20 +51,30 @@ def test_event_and_inference_categories_are_captioned_by_text() -> None:
 
 
 def test_search_phrases_run_on_the_real_graph(store: GraphStore) -> None:
-    store.upsert([make_triple("PersonX buys a car", rel, tail, score=score, sources=["teacher"])
-                  for rel, tail, score in [("xWant", "to drive it", 0.9), ("xReact", "happy", 0.4),
-                                           ("HinderedBy", "PersonX has no money", 0.7),
-                                           ("ObjectUse", "driving to work", 0.6)]])
+    store.upsert(
+        [
+            make_triple("PersonX buys a car", rel, tail, score=score, sources=["teacher"])
+            for rel, tail, score in [
+                ("xWant", "to drive it", 0.9),
+                ("xReact", "happy", 0.4),
+                ("HinderedBy", "PersonX has no money", 0.7),
+                ("ObjectUse", "driving to work", 0.6),
+            ]
+        ]
+    )
     store.upsert([make_triple("PersonX sells a bike", "xWant", "to get money", sources=["teacher"])])
     templates = {t["text"]: t for t in perspective()["templates"]}
     assert "inferences of $event" in templates
-    assert all(t["params"][0]["name"] == "$event" and t["params"][0]["suggestionLabel"] == "Event"
-               for t in templates.values())
-    expected = {"inferences of $event": {"X_WANT", "X_REACT", "HINDERED_BY", "OBJECT_USE"},
-                "social inferences of $event": {"X_WANT", "X_REACT"},
-                "event inferences of $event": {"HINDERED_BY"},
-                "physical inferences of $event": {"OBJECT_USE"},
-                "best inferences of $event": {"X_WANT", "X_REACT", "HINDERED_BY", "OBJECT_USE"}}
+    assert all(
+        t["params"][0]["name"] == "$event" and t["params"][0]["suggestionLabel"] == "Event" for t in templates.values()
+    )
+    expected = {
+        "inferences of $event": {"X_WANT", "X_REACT", "HINDERED_BY", "OBJECT_USE"},
+        "social inferences of $event": {"X_WANT", "X_REACT"},
+        "event inferences of $event": {"HINDERED_BY"},
+        "physical inferences of $event": {"OBJECT_USE"},
+        "best inferences of $event": {"X_WANT", "X_REACT", "HINDERED_BY", "OBJECT_USE"},
+    }
     assert set(expected) == {text for text, _ in search_phrases()}
     with store.driver.session(database=store.database) as s:
         for text, cypher in search_phrases():

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from graph_schema.relations import (
+from skd.core.errors import InputError
+from skd.graph_schema.relations import (
     BY_NAME,
     PAPER_RELATIONS,
     RELATIONS,
@@ -11,7 +12,6 @@ from graph_schema.relations import (
     get_relation,
     parse_relations,
 )
-from skd.errors import InputError
 
 
 def test_catalogue_has_atomic2020s_23_relations_with_unique_names_and_types() -> None:
@@ -24,7 +24,8 @@ def test_catalogue_has_atomic2020s_23_relations_with_unique_names_and_types() ->
 
 def test_subjects_follow_the_relation_prefix() -> None:
     assert {r.subject for r in RELATIONS if r.name.startswith("x") and r.category is Category.SOCIAL} == {
-        Subject.PERSON_X}
+        Subject.PERSON_X
+    }
     assert {r.subject for r in RELATIONS if r.name.startswith("o")} == {Subject.OTHERS}
     assert BY_NAME["HinderedBy"].subject is Subject.NONE
 

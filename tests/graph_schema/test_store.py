@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from graph_schema.records import Triple, make_triple
-from graph_schema.store import GraphStore, decode_cursor, encode_cursor
-from ingest.triples_io import read_triples
-from skd.errors import InputError
+from skd.core.errors import InputError
+from skd.graph_schema.records import Triple, make_triple
+from skd.graph_schema.store import GraphStore, decode_cursor, encode_cursor
+from skd.graph_schema.triples_io import read_triples
 
 
 def _load_sample(store: GraphStore, path: Path) -> int:
@@ -18,8 +18,20 @@ def _load_sample(store: GraphStore, path: Path) -> int:
 
 def test_same_triple_from_two_sources_is_one_relationship_listing_both(store: GraphStore) -> None:
     store.upsert([make_triple("PersonX buys a car", "xWant", "to drive", sources=["atomic2020"])])
-    store.upsert([make_triple("personx buys a car.", "xWant", "To drive", sources=["teacher"], runs=["r1"],
-                              teachers=["smollm2"], prompts=["xWant@v1"], score=0.8)])
+    store.upsert(
+        [
+            make_triple(
+                "personx buys a car.",
+                "xWant",
+                "To drive",
+                sources=["teacher"],
+                runs=["r1"],
+                teachers=["smollm2"],
+                prompts=["xWant@v1"],
+                score=0.8,
+            )
+        ]
+    )
     stats = store.stats()
     assert stats["triples"] == 1 and stats["events"] == 1 and stats["inferences"] == 1
     edge = store.triple("PersonX buys a car", "xWant", "to drive")
@@ -34,11 +46,16 @@ def test_same_triple_from_two_sources_is_one_relationship_listing_both(store: Gr
 
 
 def _scored(store: GraphStore) -> None:
-    rows = [("xWant", "to drive", 0.9, "teacher"), ("xWant", "to sell it", 0.2, "teacher"),
-            ("xNeed", "money", 0.7, "atomic2020"), ("xAttr", "rich", None, "atomic2020"),
-            ("xNeed", "a licence", 0.5, "teacher")]
-    store.upsert([make_triple("PersonX buys a car", rel, tail, score=score, sources=[src])
-                  for rel, tail, score, src in rows])
+    rows = [
+        ("xWant", "to drive", 0.9, "teacher"),
+        ("xWant", "to sell it", 0.2, "teacher"),
+        ("xNeed", "money", 0.7, "atomic2020"),
+        ("xAttr", "rich", None, "atomic2020"),
+        ("xNeed", "a licence", 0.5, "teacher"),
+    ]
+    store.upsert(
+        [make_triple("PersonX buys a car", rel, tail, score=score, sources=[src]) for rel, tail, score, src in rows]
+    )
 
 
 def test_lookup_sorts_by_score_and_filters(store: GraphStore) -> None:
@@ -46,8 +63,7 @@ def test_lookup_sorts_by_score_and_filters(store: GraphStore) -> None:
     all_edges = store.inferences("PersonX buys a car")
     assert [e.tail for e in all_edges] == ["to drive", "money", "a licence", "to sell it", "rich"]
     assert [e.tail for e in store.inferences("personx buys a car", relations=["xNeed"])] == ["money", "a licence"]
-    assert [e.tail for e in store.inferences("PersonX buys a car", min_score=0.5)] == [
-        "to drive", "money", "a licence"]
+    assert [e.tail for e in store.inferences("PersonX buys a car", min_score=0.5)] == ["to drive", "money", "a licence"]
     assert {e.tail for e in store.inferences("PersonX buys a car", sources=["atomic2020"])} == {"money", "rich"}
     assert [e.tail for e in store.inferences("PersonX buys a car", first=2, offset=1)] == ["money", "a licence"]
     assert store.inferences("PersonX never existed") == []

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from graph_schema.store import GraphStore
-from ingest.triples_io import read_triples
-from skd.errors import InputError
+from skd.core.errors import InputError
+from skd.graph_schema.store import GraphStore
+from skd.graph_schema.triples_io import read_triples
 
 
 def _load_sample(store: GraphStore, path: Path) -> int:

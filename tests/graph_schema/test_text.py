@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from graph_schema.text import clean_text, is_none_tail, text_key
+from skd.graph_schema.text import clean_text, is_none_tail, text_key
 
 
 def test_clean_text_unifies_person_spelling_space_and_trailing_punctuation() -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ingest.triples_io import read_triples, triple_files
 from skd.cli.main import app
-from skd.settings import get_settings
+from skd.core.settings import get_settings
+from skd.graph_schema.triples_io import read_triples, triple_files
 from tests.openai_stub_server import StubServer
 
 
@@ -28,14 +28,30 @@ def endpoint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[StubSe
 
 def test_fake_openai_cli_generates_events_then_inferences(endpoint: StubServer, tmp_path: Path) -> None:
     runner, run = CliRunner(), tmp_path / "run"
-    res = runner.invoke(app, ["generate", "events", "--teacher", "openai:stub", "--n", "15", "--run", str(run),
-                              "--batch", "4", "--no-graph", "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "generate",
+            "events",
+            "--teacher",
+            "openai:stub",
+            "--n",
+            "15",
+            "--run",
+            str(run),
+            "--batch",
+            "4",
+            "--no-graph",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
     assert summary["complete"] and summary["events"] == 15 and summary["teacher"] == "openai:stub"
     # no --teacher: the run's own events teacher is used again
-    res = runner.invoke(app, ["generate", "inferences", "--run", str(run), "--relations", "xWant,xNeed",
-                              "--per-pair", "3", "--json"])
+    res = runner.invoke(
+        app, ["generate", "inferences", "--run", str(run), "--relations", "xWant,xNeed", "--per-pair", "3", "--json"]
+    )
     assert res.exit_code == 0, res.output
     inf = json.loads(res.stdout)
     assert inf["complete"] and inf["pairs"] == 30 and inf["relations"] == ["xWant", "xNeed"]
@@ -44,9 +60,12 @@ def test_fake_openai_cli_generates_events_then_inferences(endpoint: StubServer, 
 
 
 def test_fake_openai_cli_reports_bad_input(endpoint: StubServer, tmp_path: Path) -> None:
-    res = CliRunner().invoke(app, ["generate", "inferences", "--run", str(tmp_path / "r"), "--teacher", "openai:stub",
-                                   "--relations", "xWish"])
+    res = CliRunner().invoke(
+        app,
+        ["generate", "inferences", "--run", str(tmp_path / "r"), "--teacher", "openai:stub", "--relations", "xWish"],
+    )
     assert res.exit_code == 2 and "unknown relation" in res.output
-    res = CliRunner().invoke(app, ["generate", "events", "--teacher", "openai:stub", "--n", "0", "--run",
-                                   str(tmp_path / "r"), "--no-graph"])
+    res = CliRunner().invoke(
+        app, ["generate", "events", "--teacher", "openai:stub", "--n", "0", "--run", str(tmp_path / "r"), "--no-graph"]
+    )
     assert res.exit_code == 2 and "--n must be at least 1" in res.output

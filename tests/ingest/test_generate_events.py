@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from graph_schema.records import make_triple
-from graph_schema.text import text_key
-from ingest.cache import RequestCache
-from ingest.events import event_problem, generate_events, normalise_event, parse_event_list
-from ingest.prompts import load_seed_events
-from models.teacher import Budget
-from models.teacher_openai import OpenAITeacher
-from skd.errors import InputError
+from skd.core.errors import InputError
+from skd.graph_schema.records import make_triple
+from skd.graph_schema.text import text_key
+from skd.ingest.cache import RequestCache
+from skd.ingest.events import event_problem, generate_events, normalise_event, parse_event_list
+from skd.ingest.prompts import load_seed_events
+from skd.models.teacher import Budget
+from skd.models.teacher_openai import OpenAITeacher
 from tests.openai_stub_server import StubServer
 
 
@@ -31,8 +31,7 @@ def server() -> Iterator[StubServer]:
 
 
 def teacher(server: StubServer, **kw: object) -> OpenAITeacher:
-    return OpenAITeacher("stub-model", base_url=server.base_url, api_key="k", timeout_s=10, backoff_base_s=0.01,
-                         **kw)  # type: ignore[arg-type]
+    return OpenAITeacher("stub-model", base_url=server.base_url, api_key="k", timeout_s=10, backoff_base_s=0.01, **kw)  # type: ignore[arg-type]
 
 
 def events_of(run: Path) -> list[dict]:
@@ -79,8 +78,7 @@ def test_generate_events_writes_a_run_folder_with_provenance(server: StubServer,
 
 def test_resume_after_a_budget_stop_neither_duplicates_nor_loses(server: StubServer, tmp_path: Path) -> None:
     run, cache = tmp_path / "run", RequestCache(tmp_path / "cache.sqlite")
-    first = generate_events(teacher(server, budget=Budget(max_requests=12)), run, 60, prompts_per_batch=8,
-                            cache=cache)
+    first = generate_events(teacher(server, budget=Budget(max_requests=12)), run, 60, prompts_per_batch=8, cache=cache)
     assert not first.complete and "request cap" in (first.stopped or "")
     written = len(events_of(run))
     assert written == first.events > 0
@@ -105,14 +103,35 @@ def test_a_rerun_is_answered_by_the_cache(server: StubServer, tmp_path: Path) ->
 def test_a_killed_run_resumes_without_duplicates(server: StubServer, tmp_path: Path) -> None:
     """Kill a real `skd generate events` process with SIGKILL mid-run, then finish the run here."""
     run = tmp_path / "run"
-    env = {**os.environ, "SKD_TEACHER_BASE_URL": server.base_url, "SKD_TEACHER_API_KEY": "k",
-           "SKD_TEACHER_CACHE_PATH": str(tmp_path / "cache.sqlite")}
+    env = {
+        **os.environ,
+        "SKD_TEACHER_BASE_URL": server.base_url,
+        "SKD_TEACHER_API_KEY": "k",
+        "SKD_TEACHER_CACHE_PATH": str(tmp_path / "cache.sqlite"),
+    }
     server.state.delay_s = 0.15
     try:
-        proc = subprocess.Popen([sys.executable, "-c", "from skd.cli.main import app; app()", "generate", "events",
-                                 "--teacher",
-                                 "openai:stub-model", "--n", "200", "--run", str(run), "--batch", "4", "--no-graph"],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from skd.cli.main import app; app()",
+                "generate",
+                "events",
+                "--teacher",
+                "openai:stub-model",
+                "--n",
+                "200",
+                "--run",
+                str(run),
+                "--batch",
+                "4",
+                "--no-graph",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
             if sum(p.read_text().count("\n") for p in run.glob("events-*.jsonl")) >= 10:
@@ -127,7 +146,7 @@ def test_a_killed_run_resumes_without_duplicates(server: StubServer, tmp_path: P
     summary = generate_events(teacher(server), run, 200, prompts_per_batch=4, cache=tmp_path / "cache.sqlite")
     keys = [r["key"] for r in events_of(run)]
     assert summary.complete and len(keys) == len(set(keys)) == 200
-    assert keys[:len(partial)] == [r["key"] for r in partial]  # nothing already written was lost
+    assert keys[: len(partial)] == [r["key"] for r in partial]  # nothing already written was lost
 
 
 def test_a_torn_last_line_is_repaired_on_resume(server: StubServer, tmp_path: Path) -> None:
@@ -143,8 +162,12 @@ def test_a_torn_last_line_is_repaired_on_resume(server: StubServer, tmp_path: Pa
 
 def test_events_already_in_the_graph_are_dropped(server: StubServer, tmp_path: Path, store) -> None:
     cache = RequestCache(tmp_path / "cache.sqlite")
-    first = [r["event"] for r in events_of(Path(generate_events(teacher(server), tmp_path / "a", 20,
-                                                                prompts_per_batch=8, cache=cache).run_dir))]
+    first = [
+        r["event"]
+        for r in events_of(
+            Path(generate_events(teacher(server), tmp_path / "a", 20, prompts_per_batch=8, cache=cache).run_dir)
+        )
+    ]
     store.upsert([make_triple(e, "xWant", "to rest", sources=["atomic2020"]) for e in first[:5]])
     summary = generate_events(teacher(server), tmp_path / "b", 20, store=store, prompts_per_batch=8, cache=cache)
     second = [r["event"] for r in events_of(tmp_path / "b")]

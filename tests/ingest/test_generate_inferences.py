@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from graph_schema.relations import RELATIONS
-from ingest.cache import RequestCache
-from ingest.events import generate_events
-from ingest.inferences import generate_inferences, infer_for_events, parse_tail, tail_problem
-from ingest.prompts import TEMPLATES, choose_examples, load_examples, template_for
-from ingest.triples_io import read_triples, triple_files
-from models.teacher import Budget
-from models.teacher_local import LocalTeacher
-from models.teacher_openai import OpenAITeacher
-from skd.errors import InputError
-from skd.settings import Settings
+from skd.core.errors import InputError
+from skd.core.settings import Settings
+from skd.graph_schema.relations import RELATIONS
+from skd.graph_schema.triples_io import read_triples, triple_files
+from skd.ingest.cache import RequestCache
+from skd.ingest.events import generate_events
+from skd.ingest.inferences import generate_inferences, infer_for_events, parse_tail, tail_problem
+from skd.ingest.prompts import TEMPLATES, choose_examples, load_examples, template_for
+from skd.models.teacher import Budget
+from skd.models.teacher_local import LocalTeacher
+from skd.models.teacher_openai import OpenAITeacher
 from tests.openai_stub_server import StubServer
 from tests.tiny_models import tiny_gpt2
 
@@ -30,8 +30,7 @@ def server() -> Iterator[StubServer]:
 
 
 def teacher(server: StubServer, **kw: object) -> OpenAITeacher:
-    return OpenAITeacher("stub-model", base_url=server.base_url, api_key="k", backoff_base_s=0.01,
-                         **kw)  # type: ignore[arg-type]
+    return OpenAITeacher("stub-model", base_url=server.base_url, api_key="k", backoff_base_s=0.01, **kw)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -52,8 +51,10 @@ def test_every_relation_has_a_versioned_template_and_examples() -> None:
         prompt = tpl.render(ex, "PersonX buys a car")
         assert prompt.startswith(tpl.instruction)
         # the last line is the catalogue's sentence for the event, cut just before the tail
-        assert prompt.splitlines()[-1] == "6. " + rel.sentence.split("{tail}")[0].format(
-            head="PersonX buys a car").rstrip()
+        assert (
+            prompt.splitlines()[-1]
+            == "6. " + rel.sentence.split("{tail}")[0].format(head="PersonX buys a car").rstrip()
+        )
         assert all(f"{i}. " in prompt for i in range(1, 6))
     # the same event gets the same examples (a resumed run asks the same question), another seed others
     assert choose_examples("xWant", "PersonX runs", 5) == choose_examples("xWant", "personx  runs.", 5)
@@ -91,11 +92,18 @@ def test_generate_inferences_writes_loadable_triples(server: StubServer, run_wit
     assert sum(r["stage"] == "inferences" for r in rejects) == summary.stats["rejected"]
 
 
-def test_resume_inferences_after_a_cap_and_add_relations(server: StubServer, run_with_events: Path,
-                                                         tmp_path: Path) -> None:
+def test_resume_inferences_after_a_cap_and_add_relations(
+    server: StubServer, run_with_events: Path, tmp_path: Path
+) -> None:
     cache = RequestCache(tmp_path / "cache.sqlite")
-    first = generate_inferences(teacher(server, budget=Budget(max_requests=10), concurrency=2), run_with_events,
-                                "xWant,xAttr", 3, batch_pairs=4, cache=cache)
+    first = generate_inferences(
+        teacher(server, budget=Budget(max_requests=10), concurrency=2),
+        run_with_events,
+        "xWant,xAttr",
+        3,
+        batch_pairs=4,
+        cache=cache,
+    )
     assert not first.complete and 0 < first.pairs_done < 24
     second = generate_inferences(teacher(server), run_with_events, "xWant,xAttr", 3, batch_pairs=4, cache=cache)
     assert second.complete and second.pairs_done == 24
@@ -114,8 +122,9 @@ def test_resume_inferences_after_a_cap_and_add_relations(server: StubServer, run
 def test_chat_mode_fill_in_the_blank_and_bad_inputs(server: StubServer, tmp_path: Path) -> None:
     events = tmp_path / "events.txt"
     events.write_text("PersonX buys ___ at the store\nPersonX walks to school\n")
-    summary = generate_inferences(teacher(server, mode="chat"), tmp_path / "run", "isFilledBy,xIntent", 2,
-                                  events=events, cache=False)
+    summary = generate_inferences(
+        teacher(server, mode="chat"), tmp_path / "run", "isFilledBy,xIntent", 2, events=events, cache=False
+    )
     assert summary.pairs == 3  # isFilledBy only for the event with a blank
     with pytest.raises(InputError, match="no events"):
         generate_inferences(teacher(server), tmp_path / "empty", "xWant", 2)
@@ -140,8 +149,9 @@ def test_local_tiny_model_runs_both_stages(tmp_path: Path) -> None:
     assert events.stats["prompts"] == 8 and not events.complete and "prompt limit" in (events.stopped or "")
     rejects = [json.loads(x) for x in (run / "rejects.jsonl").read_text().splitlines()]
     assert len(rejects) == events.stats["rejected"] > 0 and all("raw" in r for r in rejects)
-    inf = generate_inferences(t, run, "xWant", 2, events=["PersonX buys a car", "PersonX eats"], max_tokens=6,
-                              cache=False)
+    inf = generate_inferences(
+        t, run, "xWant", 2, events=["PersonX buys a car", "PersonX eats"], max_tokens=6, cache=False
+    )
     assert inf.complete and inf.stats["completions"] == 4
     assert inf.stats["accepted"] + inf.stats["rejected"] + inf.stats["duplicates"] == 4
     assert t.usage.requests == 8 + 2

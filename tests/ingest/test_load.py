@@ -12,17 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from graph_schema.store import GraphStore
-from ingest.load import Checkpoint, load_path
-from ingest.triples_io import read_triples, write_jsonl
-from skd.errors import InputError
+from skd.core.errors import InputError
+from skd.graph_schema.store import GraphStore
+from skd.graph_schema.triples_io import read_triples, write_jsonl
+from skd.ingest.load import Checkpoint, load_path
 
 BAD_TSV = (
     "PersonX buys a car\txWant\tto drive it\n"
-    "PersonX buys a car\txWant\n"                      # line 2: two columns
-    "PersonX sells a car\txWants\tmoney\n"             # line 3: unknown relation
-    "\txNeed\tmoney\n"                                 # line 4: empty head
-    "PersonX sells a car\txNeed\t  \n"                 # line 5: empty tail
+    "PersonX buys a car\txWant\n"  # line 2: two columns
+    "PersonX sells a car\txWants\tmoney\n"  # line 3: unknown relation
+    "\txNeed\tmoney\n"  # line 4: empty head
+    "PersonX sells a car\txNeed\t  \n"  # line 5: empty tail
     "PersonX sells a car\txNeed\ta buyer\n"
 )
 
@@ -49,9 +49,11 @@ def test_strict_stops_before_writing_anything(store: GraphStore, tmp_path: Path)
 
 def test_bad_jsonl_rows_are_reported(store: GraphStore, tmp_path: Path) -> None:
     f = tmp_path / "t.jsonl"
-    f.write_text('{"head": "PersonX runs", "relation": "xWant", "tail": "to rest", "critic_score": 0.7}\n'
-                 '{"head": "PersonX runs", "relation": "xWant"\n'
-                 '{"head": "PersonX runs", "relation": "xNeed", "tail": "shoes", "score": "high"}\n')
+    f.write_text(
+        '{"head": "PersonX runs", "relation": "xWant", "tail": "to rest", "critic_score": 0.7}\n'
+        '{"head": "PersonX runs", "relation": "xWant"\n'
+        '{"head": "PersonX runs", "relation": "xNeed", "tail": "shoes", "score": "high"}\n'
+    )
     report = load_path(store, f, checkpoints=tmp_path / "ck")
     assert report.triples == 1
     assert [e.line for e in report.errors] == [2, 3]
@@ -60,8 +62,9 @@ def test_bad_jsonl_rows_are_reported(store: GraphStore, tmp_path: Path) -> None:
     assert edge is not None and edge.score == pytest.approx(0.7) and edge.sources == ["import"]
 
 
-def test_export_then_load_into_a_fresh_graph_is_identical(store: GraphStore, atomic_sample: Path,
-                                                          tmp_path: Path) -> None:
+def test_export_then_load_into_a_fresh_graph_is_identical(
+    store: GraphStore, atomic_sample: Path, tmp_path: Path
+) -> None:
     load_path(store, atomic_sample, checkpoints=tmp_path / "ck")
     store.set_scores([("PersonX takes things for granted", "xNeed", "to have wasted resources", 0.42)])
     store.annotate("PersonX takes things for granted", "xNeed", "to have wasted resources", 2)
@@ -79,20 +82,30 @@ def test_export_then_load_into_a_fresh_graph_is_identical(store: GraphStore, ato
 
 
 def _skd(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "skd.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "skd.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
 
 
 def test_load_killed_with_sigkill_and_rerun_gives_the_uninterrupted_graph(
-        store: GraphStore, atomic_sample: Path, settings: object, tmp_path: Path) -> None:
+    store: GraphStore, atomic_sample: Path, settings: object, tmp_path: Path
+) -> None:
     # the graph an uninterrupted load makes
     load_path(store, atomic_sample, checkpoints=tmp_path / "ck")
     expected = list(store.export())
     store.clear()
 
     env = {"SKD_GRAPH_BATCH_SIZE": "500"}
-    proc = subprocess.Popen([sys.executable, "-m", "skd.cli", "load", str(atomic_sample)],
-                            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "skd.cli", "load", str(atomic_sample)],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     checkpoint = Checkpoint(Path(os.environ["SKD_DATA_DIR"]) / "load-checkpoints", atomic_sample, None)
     deadline = time.monotonic() + 120
     while checkpoint.line() < 3000 and time.monotonic() < deadline and proc.poll() is None:
@@ -125,7 +138,9 @@ def test_cli_load_stats_export(store: GraphStore, tmp_path: Path) -> None:
     out = tmp_path / "out.tsv"
     assert _skd("export", "--format", "tsv", "--out", str(out)).returncode == 0
     assert sorted(out.read_text().splitlines()) == [
-        "PersonX buys a car\txWant\tto drive it", "PersonX sells a car\txNeed\ta buyer"]
+        "PersonX buys a car\txWant\tto drive it",
+        "PersonX sells a car\txNeed\ta buyer",
+    ]
     strict = _skd("load", "--strict", str(f))
     assert strict.returncode == 2 and "bad.tsv:2" in strict.stderr
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from graph_schema.records import Triple
-from graph_schema.store import GraphStore
-from ingest.scoring import filter_path, score_graph, score_path
-from models.critic import Critic
-from models.critic_labels import bootstrap_labels
-from models.critic_train import train_critic
-from skd.errors import InputError
+from skd.core.errors import InputError
+from skd.graph_schema.records import Triple
+from skd.graph_schema.store import GraphStore
+from skd.ingest.scoring import filter_path, score_graph, score_path
+from skd.models.critic import Critic
+from skd.models.critic_labels import bootstrap_labels
+from skd.models.critic_train import train_critic
 from tests.tiny_models import tiny_bert
 
 
@@ -23,13 +23,23 @@ def critic(atomic_sample: Path, tmp_path_factory: pytest.TempPathFactory) -> Cri
     sample = folder / "sample.tsv"
     sample.write_text("".join(atomic_sample.read_text(encoding="utf-8").splitlines(True)[:120]), encoding="utf-8")
     bootstrap_labels(sample, folder / "weak.jsonl")
-    return train_critic(folder / "weak.jsonl", folder / "critic", encoder=str(tiny_bert(folder / "bert")),
-                        mode="head", epochs=2)
+    return train_critic(
+        folder / "weak.jsonl", folder / "critic", encoder=str(tiny_bert(folder / "bert")), mode="head", epochs=2
+    )
 
 
 def _rows(n: int, start: int = 0) -> list[dict]:
-    return [{"head": f"PersonX plays game {i}", "relation": "xWant" if i % 2 else "xNeed", "tail": f"to win round {i}",
-             "source": "teacher", "run": "run-1", "example_ids": [i]} for i in range(start, start + n)]
+    return [
+        {
+            "head": f"PersonX plays game {i}",
+            "relation": "xWant" if i % 2 else "xNeed",
+            "tail": f"to win round {i}",
+            "source": "teacher",
+            "run": "run-1",
+            "example_ids": [i],
+        }
+        for i in range(start, start + n)
+    ]
 
 
 def _write(path: Path, rows: list[dict], extra: list[str] = ()) -> Path:
@@ -73,8 +83,9 @@ def test_score_resumes_from_the_last_batch_written(critic: Critic, tmp_path: Pat
     partial = tmp_path / "triples.jsonl.partial"
     text = "".join(json.dumps(r) + "\n" for r in done)
     partial.write_text(text + '{"head": "half a ro', encoding="utf-8")
-    (tmp_path / "triples.jsonl.partial.pos").write_text(json.dumps({"line": 5, "offset": len(text.encode())}),
-                                                         encoding="utf-8")
+    (tmp_path / "triples.jsonl.partial.pos").write_text(
+        json.dumps({"line": 5, "offset": len(text.encode())}), encoding="utf-8"
+    )
     summary = score_path(critic, src)
     rows = _read(src)
     assert summary.resumed_from_line == 5 and summary.scored == 15
@@ -84,8 +95,9 @@ def test_score_resumes_from_the_last_batch_written(critic: Critic, tmp_path: Pat
     assert not partial.exists()
 
 
-def test_score_tsv_writes_a_scored_jsonl_beside_it_or_to_out(critic: Critic, atomic_sample: Path,
-                                                             tmp_path: Path) -> None:
+def test_score_tsv_writes_a_scored_jsonl_beside_it_or_to_out(
+    critic: Critic, atomic_sample: Path, tmp_path: Path
+) -> None:
     tsv = tmp_path / "atomic.tsv"
     tsv.write_text("".join(atomic_sample.read_text(encoding="utf-8").splitlines(True)[:50]), encoding="utf-8")
     summary = score_path(critic, tsv)
@@ -121,8 +133,9 @@ def test_filter_keeps_the_triples_at_or_above_the_cutoff(critic: Critic, tmp_pat
 
 
 def test_score_graph_writes_scores_back(critic: Critic, store: GraphStore) -> None:
-    triples = [Triple(f"PersonX reads book {i}", "xWant", f"to read chapter {i}", sources=["atomic2020"])
-               for i in range(30)]
+    triples = [
+        Triple(f"PersonX reads book {i}", "xWant", f"to read chapter {i}", sources=["atomic2020"]) for i in range(30)
+    ]
     store.upsert(triples)
     summary = score_graph(critic, store, chunk=7)
     assert summary.seen == summary.scored == summary.updated == 30

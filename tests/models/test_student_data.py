@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from graph_schema.records import make_triple
-from graph_schema.text import text_key
-from models.student_data import (
+from skd.core.errors import InputError
+from skd.graph_schema.records import make_triple
+from skd.graph_schema.text import text_key
+from skd.models.student_data import (
     prompt_text,
     read_examples,
     select_triples,
@@ -20,7 +21,6 @@ from models.student_data import (
     triples_from_path,
     write_examples,
 )
-from skd.errors import InputError
 
 
 def test_prompt_is_event_then_relation_phrase() -> None:
@@ -71,20 +71,27 @@ def test_split_of_one_event_has_no_validation() -> None:
 def test_run_folder_shards_and_examples_round_trip(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()
-    rows = [{"head": "PersonX eats", "relation": "xNeed", "tail": "food", "critic_score": 0.7, "source": "teacher"},
-            {"head": "PersonX runs", "relation": "xReact", "tail": "tired", "score": 0.2, "source": "teacher"}]
+    rows = [
+        {"head": "PersonX eats", "relation": "xNeed", "tail": "food", "critic_score": 0.7, "source": "teacher"},
+        {"head": "PersonX runs", "relation": "xReact", "tail": "tired", "score": 0.2, "source": "teacher"},
+    ]
     (run / "triples-00000.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n{broken", encoding="utf-8")
     (run / "manifest.json").write_text("{}", encoding="utf-8")
     triples = triples_from_path(run)
     assert [(t.tail, t.score, t.sources) for t in triples] == [("food", 0.7, ["teacher"]), ("tired", 0.2, ["teacher"])]
     write_examples(triples, tmp_path / "ex.jsonl")
-    assert [(t.head, t.relation, t.tail, t.score) for t in read_examples(tmp_path / "ex.jsonl")] == \
-        [(t.head, t.relation, t.tail, t.score) for t in triples]
+    assert [(t.head, t.relation, t.tail, t.score) for t in read_examples(tmp_path / "ex.jsonl")] == [
+        (t.head, t.relation, t.tail, t.score) for t in triples
+    ]
 
 
 def test_graph_source_filters_by_score(store) -> None:  # type: ignore[no-untyped-def]
-    store.upsert([make_triple("PersonX eats", "xNeed", "food", score=0.9, sources=["teacher"]),
-                  make_triple("PersonX eats", "xWant", "to sleep", score=0.2, sources=["teacher"]),
-                  make_triple("PersonX runs", "xReact", "none", score=0.95, sources=["teacher"])])
+    store.upsert(
+        [
+            make_triple("PersonX eats", "xNeed", "food", score=0.9, sources=["teacher"]),
+            make_triple("PersonX eats", "xWant", "to sleep", score=0.2, sources=["teacher"]),
+            make_triple("PersonX runs", "xReact", "none", score=0.95, sources=["teacher"]),
+        ]
+    )
     got = select_triples(triples_from_graph(store, min_score=0.5))
     assert [(t.head, t.relation, t.tail) for t in got] == [("PersonX eats", "xNeed", "food")]

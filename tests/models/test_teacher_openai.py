@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from models.teacher import Budget, make_teacher, run_sync
-from models.teacher_openai import OpenAITeacher, retry_after_s
-from skd.errors import BudgetExceededError, ConfigError, TeacherError
-from skd.settings import Settings
+from skd.core.errors import BudgetExceededError, ConfigError, TeacherError
+from skd.core.settings import Settings
+from skd.models.teacher import Budget, make_teacher, run_sync
+from skd.models.teacher_openai import OpenAITeacher, retry_after_s
 from tests.openai_stub_server import StubServer, write_text
 
 DECODING = dict(n=3, max_tokens=16, temperature=0.9, top_p=0.95, stop=["\n"])
@@ -39,8 +39,9 @@ def stub(server: StubServer) -> StubServer:
 
 
 def teacher(stub: StubServer, **kw: object) -> OpenAITeacher:
-    opts: dict[str, object] = dict(base_url=stub.base_url, api_key="test", timeout_s=5.0, backoff_base_s=0.01,
-                                   backoff_max_s=0.05, max_retries=3)
+    opts: dict[str, object] = dict(
+        base_url=stub.base_url, api_key="test", timeout_s=5.0, backoff_base_s=0.01, backoff_max_s=0.05, max_retries=3
+    )
     opts.update(kw)
     return OpenAITeacher("stub-model", **opts)  # type: ignore[arg-type]
 
@@ -124,8 +125,13 @@ def test_fake_openai_teacher_survives_several_event_loops(stub: StubServer) -> N
 
 
 def test_make_teacher_reads_the_endpoint_from_settings(stub: StubServer) -> None:
-    s = Settings(teacher_base_url=stub.base_url, teacher_api_key="k", teacher_concurrency=3,
-                 teacher_max_requests=7, teacher_price_per_1k_prompt_tokens=0.5)
+    s = Settings(
+        teacher_base_url=stub.base_url,
+        teacher_api_key="k",
+        teacher_concurrency=3,
+        teacher_max_requests=7,
+        teacher_price_per_1k_prompt_tokens=0.5,
+    )
     t = make_teacher("openai:gpt-x", s)
     assert isinstance(t, OpenAITeacher) and t.name == "openai:gpt-x" and t.mode == "completion"
     assert t.concurrency == 3 and t.budget.max_requests == 7 and t.budget.price_per_1k_prompt == 0.5

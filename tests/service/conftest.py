@@ -15,9 +15,9 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from graph_schema.store import GraphStore
-from ingest.triples_io import read_triples
-from skd.settings import Settings
+from skd.core.settings import Settings
+from skd.graph_schema.store import GraphStore
+from skd.graph_schema.triples_io import read_triples
 from tests.tiny_models import tiny_gpt2
 
 API_KEY = "test-key"
@@ -35,7 +35,7 @@ def loaded_store(session_store: GraphStore, atomic_sample: Path) -> GraphStore:
 @pytest.fixture(scope="session")
 def tiny_student(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """An untrained 2-layer GPT-2 loaded as a student: real forward passes, meaningless text."""
-    from models.student import Student
+    from skd.models.student import Student
 
     return Student.load(tiny_gpt2(tmp_path_factory.mktemp("student") / "tiny-student"))
 
@@ -43,16 +43,17 @@ def tiny_student(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-u
 @pytest.fixture(scope="session")
 def tiny_critic(tmp_path_factory: pytest.TempPathFactory, atomic_sample: Path):  # type: ignore[no-untyped-def]
     """A critic head trained for two epochs on a tiny BERT with weak labels of the sample."""
-    from models.critic_labels import bootstrap_labels
-    from models.critic_train import train_critic
+    from skd.models.critic_labels import bootstrap_labels
+    from skd.models.critic_train import train_critic
     from tests.tiny_models import tiny_bert
 
     folder = tmp_path_factory.mktemp("critic")
     bootstrap_labels(atomic_sample, folder / "all.jsonl")
     rows = (folder / "all.jsonl").read_text(encoding="utf-8").splitlines()[:400]
     (folder / "labels.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return train_critic(folder / "labels.jsonl", folder / "tiny-critic", encoder=str(tiny_bert(folder / "bert")),
-                        mode="head", epochs=2)
+    return train_critic(
+        folder / "labels.jsonl", folder / "tiny-critic", encoder=str(tiny_bert(folder / "bert")), mode="head", epochs=2
+    )
 
 
 def service_settings(settings: Settings, **overrides: object) -> Settings:
@@ -71,8 +72,9 @@ class LiveServer:
     def __init__(self, app: FastAPI) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                     lifespan="on"))
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        )
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:
@@ -90,15 +92,16 @@ class LiveServer:
 
     def gql(self, query: str, variables: dict | None = None, api_key: str | None = None) -> dict:
         headers = {"X-API-Key": api_key} if api_key else {}
-        r = httpx.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}},
-                       headers=headers, timeout=60)
+        r = httpx.post(
+            f"{self.url}/graphql", json={"query": query, "variables": variables or {}}, headers=headers, timeout=60
+        )
         assert r.status_code == 200, r.text
         return r.json()
 
 
 @pytest.fixture(scope="module")
 def server(loaded_store: GraphStore, settings: Settings, tiny_student) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
-    from service.app import create_app
+    from skd.service.app import create_app
 
     app = create_app(service_settings(settings), store=loaded_store, student=tiny_student)
     with LiveServer(app) as live:

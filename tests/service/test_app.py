@@ -7,8 +7,8 @@ import asyncio
 import httpx
 import pytest
 
-from graph_schema.store import GraphStore
-from graph_schema.text import text_key
+from skd.graph_schema.store import GraphStore
+from skd.graph_schema.text import text_key
 from tests.service.conftest import API_KEY, LiveServer
 
 EVENT_QUERY = """query($text: String!, $rels: [String!], $first: Int!, $after: String) {
@@ -53,8 +53,9 @@ def test_event_lookup_matches_the_store(server: LiveServer, loaded_store: GraphS
     event = body["data"]["event"]
     assert event["key"] == key
     assert event["inferences"]["totalCount"] == len(stored)
-    assert [(e["node"]["relation"], e["node"]["text"]) for e in event["inferences"]["edges"]] == \
-        [(e.relation, e.tail) for e in stored]
+    assert [(e["node"]["relation"], e["node"]["text"]) for e in event["inferences"]["edges"]] == [
+        (e.relation, e.tail) for e in stored
+    ]
     grouped = {g["relation"]["name"]: [i["text"] for i in g["inferences"]] for g in event["byRelation"]}
     assert grouped == {r: [e.tail for e in stored if e.relation == r] for r in {e.relation for e in stored}}
 
@@ -81,8 +82,9 @@ def test_relation_filter(server: LiveServer, loaded_store: GraphStore) -> None:
 
 
 def test_unknown_event_is_null(server: LiveServer) -> None:
-    assert server.gql(EVENT_QUERY, {"text": "PersonX flies to the moon on a teaspoon", "first": 5}) == \
-        {"data": {"event": None}}
+    assert server.gql(EVENT_QUERY, {"text": "PersonX flies to the moon on a teaspoon", "first": 5}) == {
+        "data": {"event": None}
+    }
 
 
 def test_search_events_connection(server: LiveServer, loaded_store: GraphStore) -> None:
@@ -93,8 +95,9 @@ def test_search_events_connection(server: LiveServer, loaded_store: GraphStore) 
     assert [e["node"]["key"] for e in first["edges"]] == [h.key for h in loaded_store.search_events("PersonX", 3)]
     assert first["pageInfo"]["hasNextPage"] and not first["pageInfo"]["hasPreviousPage"]
     second = server.gql(q, {"q": "PersonX", "after": first["pageInfo"]["endCursor"]})["data"]["searchEvents"]
-    assert [e["node"]["key"] for e in second["edges"]] == \
-        [h.key for h in loaded_store.search_events("PersonX", 3, offset=3)]
+    assert [e["node"]["key"] for e in second["edges"]] == [
+        h.key for h in loaded_store.search_events("PersonX", 3, offset=3)
+    ]
     assert second["pageInfo"]["hasPreviousPage"]
 
 
@@ -109,17 +112,20 @@ def test_stats(server: LiveServer, loaded_store: GraphStore) -> None:
     assert {"name": "atomic2020", "count": stats["triples"]} in stats["bySource"]
 
 
-@pytest.mark.parametrize(("query", "code"), [
-    ('{ event(text: "PersonX eats", key: "x") { key } }', "BAD_USER_INPUT"),
-    ('{ event(text: "   ") { key } }', "EMPTY_TEXT"),
-    ('{ event(text: "%s") { key } }' % ("a" * 301), "INPUT_TOO_LONG"),
-    ('{ event(text: "PersonX eats") { inferences(relations: ["xWhatever"]) { totalCount } } }', None),
-    ('{ complete(event: "PersonX eats", relations: ["nope"]) { key } }', "UNKNOWN_RELATION"),
-    ('{ searchEvents(query: "PersonX", after: "not-a-cursor") { totalCount } }', "BAD_CURSOR"),
-    ('{ searchEvents(query: "PersonX", first: 101) { totalCount } }', "PAGE_SIZE"),
-    ('{ complete(event: "PersonX eats", n: 99) { key } }', "PAGE_SIZE"),
-    ('{ searchEvents(query: "PersonX") { edges { node { nope } } } }', "GRAPHQL_VALIDATION_FAILED"),
-])
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ('{ event(text: "PersonX eats", key: "x") { key } }', "BAD_USER_INPUT"),
+        ('{ event(text: "   ") { key } }', "EMPTY_TEXT"),
+        ('{ event(text: "%s") { key } }' % ("a" * 301), "INPUT_TOO_LONG"),
+        ('{ event(text: "PersonX eats") { inferences(relations: ["xWhatever"]) { totalCount } } }', None),
+        ('{ complete(event: "PersonX eats", relations: ["nope"]) { key } }', "UNKNOWN_RELATION"),
+        ('{ searchEvents(query: "PersonX", after: "not-a-cursor") { totalCount } }', "BAD_CURSOR"),
+        ('{ searchEvents(query: "PersonX", first: 101) { totalCount } }', "PAGE_SIZE"),
+        ('{ complete(event: "PersonX eats", n: 99) { key } }', "PAGE_SIZE"),
+        ('{ searchEvents(query: "PersonX") { edges { node { nope } } } }', "GRAPHQL_VALIDATION_FAILED"),
+    ],
+)
 def test_bad_requests_have_codes(server: LiveServer, query: str, code: str | None) -> None:
     body = server.gql(query)
     # an unknown event resolves to null before its relation filter is read: no error is owed
@@ -133,7 +139,7 @@ def test_unknown_relation_in_a_filter(server: LiveServer, loaded_store: GraphSto
 
 
 def test_depth_and_alias_limits(server: LiveServer) -> None:
-    deep = "{ searchEvents(query: \"x\") { edges { node { inferences { edges { node { text } } } } } } }"
+    deep = '{ searchEvents(query: "x") { edges { node { inferences { edges { node { text } } } } } } }'
     assert _codes(server.gql(deep.replace("{ text }", "{ text __typename }"))) == []
     aliases = "{ " + " ".join(f"a{i}: relations {{ name }}" for i in range(30)) + " }"
     assert _codes(server.gql(aliases)) == ["GRAPHQL_VALIDATION_FAILED"]
@@ -204,9 +210,12 @@ def test_fifty_concurrent_requests(server: LiveServer, loaded_store: GraphStore)
     async def run() -> list[dict]:
         async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
             reqs = [client.post("/graphql", json={"query": lookup, "variables": {"t": k}}) for k in keys]
-            reqs += [client.post("/graphql", json={"query": complete,
-                                                   "variables": {"e": f"PersonX counts sheep number {i}"}})
-                     for i in range(25)]
+            reqs += [
+                client.post(
+                    "/graphql", json={"query": complete, "variables": {"e": f"PersonX counts sheep number {i}"}}
+                )
+                for i in range(25)
+            ]
             return [r.json() for r in await asyncio.gather(*reqs)]
 
     answers = asyncio.run(run())

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from service.batcher import MicroBatcher
-from service.completion import LruCache
+from skd.service.batcher import MicroBatcher
+from skd.service.completion import LruCache
 
 
 def test_concurrent_submits_share_batches_and_keep_their_results() -> None:

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from graph_schema.store import GraphStore
-from graph_schema.text import text_key
-from models.critic_labels import read_labels
-from service.app import build_services
-from service.context import Context
-from service.metrics import Metrics
-from service.schema import build_schema
-from skd.settings import Settings
+from skd.core.settings import Settings
+from skd.graph_schema.store import GraphStore
+from skd.graph_schema.text import text_key
+from skd.models.critic_labels import read_labels
+from skd.service.app import build_services
+from skd.service.context import Context
+from skd.service.metrics import Metrics
+from skd.service.schema import build_schema
 from tests.service.conftest import API_KEY, service_settings
 
 COMPLETE = """query($e: String!, $r: [String!], $min: Float, $all: Boolean! = false) {
@@ -29,8 +29,9 @@ def run(loaded_store: GraphStore, settings: Settings, tiny_student: Any, tiny_cr
             s = service_settings(settings)
             services = build_services(s, loaded_store, tiny_student, tiny_critic, Metrics())
             try:
-                return await build_schema(s).execute(query, variable_values=variables,
-                                                     context_value=Context(services, API_KEY))
+                return await build_schema(s).execute(
+                    query, variable_values=variables, context_value=Context(services, API_KEY)
+                )
             finally:
                 await services.completion.aclose()
 
@@ -61,8 +62,10 @@ def test_min_score_drops_what_the_critic_rejects(run: Any, tiny_critic: Any) -> 
 
 
 def test_write_back_is_rescored_and_filtered(run: Any, loaded_store: GraphStore, tiny_critic: Any) -> None:
-    items = [{"event": "PersonX tunes a guitar", "relation": "xWant", "text": "to play a song"},
-             {"event": "PersonX tunes a guitar", "relation": "xNeed", "text": "a tuner"}]
+    items = [
+        {"event": "PersonX tunes a guitar", "relation": "xWant", "text": "to play a song"},
+        {"event": "PersonX tunes a guitar", "relation": "xNeed", "text": "a tuner"},
+    ]
     scores = tiny_critic.score([(i["event"], i["relation"], i["text"]) for i in items])
     cut = max(scores)
     m = """mutation($items: [CompletionInput!]!, $min: Float) { storeCompletions(items: $items, minScore: $min) {

@@ -9,12 +9,12 @@ from typing import Any
 import httpx
 from neo4j import GraphDatabase
 
-from graph_schema.store import GraphStore
-from service.app import build_services, create_app
-from service.context import Context
-from service.metrics import Metrics
-from service.schema import build_schema
-from skd.settings import Settings
+from skd.core.settings import Settings
+from skd.graph_schema.store import GraphStore
+from skd.service.app import build_services, create_app
+from skd.service.context import Context
+from skd.service.metrics import Metrics
+from skd.service.schema import build_schema
 from tests.service.conftest import API_KEY, LiveServer, free_port, service_settings
 
 
@@ -35,13 +35,20 @@ class BrokenStatsStore(GraphStore):
         raise RuntimeError("secret internal detail")
 
 
-def execute(settings: Settings, store: GraphStore, query: str, variables: dict | None = None,
-            api_key: str | None = None, student: Any = None) -> Any:
+def execute(
+    settings: Settings,
+    store: GraphStore,
+    query: str,
+    variables: dict | None = None,
+    api_key: str | None = None,
+    student: Any = None,
+) -> Any:
     async def run() -> Any:
         services = build_services(settings, store, student, None, Metrics())
         try:
-            return await build_schema(settings).execute(query, variable_values=variables,
-                                                        context_value=Context(services, api_key))
+            return await build_schema(settings).execute(
+                query, variable_values=variables, context_value=Context(services, api_key)
+            )
         finally:
             await services.completion.aclose()
 
@@ -81,8 +88,10 @@ def test_complete_without_a_student_answers_from_the_graph(loaded_store: GraphSt
 def test_query_depth_limit(loaded_store: GraphStore, settings: Settings) -> None:
     q = '{ searchEvents(query: "PersonX") { edges { node { inferences { edges { node { text } } } } } } }'
     result = execute(service_settings(settings, service_max_query_depth=4), loaded_store, q)
-    assert _codes(result) == ["GRAPHQL_VALIDATION_FAILED"] and "exceeds maximum operation depth" in \
-        result.errors[0].message
+    assert (
+        _codes(result) == ["GRAPHQL_VALIDATION_FAILED"]
+        and "exceeds maximum operation depth" in result.errors[0].message
+    )
 
 
 def test_token_limit(loaded_store: GraphStore, settings: Settings) -> None:
@@ -105,8 +114,9 @@ def test_unexpected_errors_are_masked_with_a_broken_store(loaded_store: GraphSto
 
 
 def test_a_down_graph_is_an_error_not_a_hang(loaded_store: GraphStore, settings: Settings) -> None:
-    driver = GraphDatabase.driver(f"bolt://127.0.0.1:{free_port()}", auth=("u", "p"), connection_timeout=1,
-                                  max_transaction_retry_time=0)
+    driver = GraphDatabase.driver(
+        f"bolt://127.0.0.1:{free_port()}", auth=("u", "p"), connection_timeout=1, max_transaction_retry_time=0
+    )
     down = GraphStore(driver, None, loaded_store.dialect)
     try:
         result = execute(service_settings(settings), down, '{ event(text: "PersonX eats") { key } }')
@@ -125,11 +135,15 @@ def test_a_silent_graph_hits_the_deadline(loaded_store: GraphStore, settings: Se
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         port = silent.getsockname()[1]
-        driver = GraphDatabase.driver(f"bolt://127.0.0.1:{port}", auth=("u", "p"), connection_timeout=3,
-                                      max_transaction_retry_time=0)
+        driver = GraphDatabase.driver(
+            f"bolt://127.0.0.1:{port}", auth=("u", "p"), connection_timeout=3, max_transaction_retry_time=0
+        )
         try:
-            result = execute(service_settings(settings, service_graph_timeout_s=0.5),
-                             GraphStore(driver, None, loaded_store.dialect), '{ stats { events } }')
+            result = execute(
+                service_settings(settings, service_graph_timeout_s=0.5),
+                GraphStore(driver, None, loaded_store.dialect),
+                "{ stats { events } }",
+            )
             assert _codes(result) == ["GRAPH_UNAVAILABLE"] and "did not answer" in result.errors[0].message
         finally:
             driver.close()

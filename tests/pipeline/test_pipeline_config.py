@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from graph_schema.relations import PAPER_RELATIONS
-from ingest.pipeline import demo_config
-from ingest.pipeline_config import config_hash, load_config, parse_config
-from ingest.pipeline_data import split_heldout, take_events
-from ingest.pipeline_stages import STAGES
-from ingest.triples_io import read_triples
 from skd.cli.main import app
-from skd.errors import ConfigError
-from skd.settings import Settings
+from skd.core.errors import ConfigError
+from skd.core.settings import Settings
+from skd.graph_schema.relations import PAPER_RELATIONS
+from skd.graph_schema.triples_io import read_triples
+from skd.pipeline.config import config_hash, load_config, parse_config
+from skd.pipeline.data import split_heldout, take_events
+from skd.pipeline.runner import demo_config
+from skd.pipeline.stages import STAGES
 
 DOCKER_CONFIG = Path(__file__).resolve().parents[2] / "docker" / "config" / "pipeline.toml"
 
@@ -68,8 +68,7 @@ def test_each_stage_hashes_only_its_part() -> None:
     s = Settings()
     base = parse_config({})
     changed = parse_config({"student": {"max_steps": 7}})
-    differs = [st.name for st in STAGES
-               if config_hash(st.part(base, s)) != config_hash(st.part(changed, s))]
+    differs = [st.name for st in STAGES if config_hash(st.part(base, s)) != config_hash(st.part(changed, s))]
     assert differs == ["student"]
     teacher = parse_config({"teacher": {"model": "openai:m", "base_url": "http://x/v1"}})
     differs = [st.name for st in STAGES if config_hash(st.part(base, s)) != config_hash(st.part(teacher, s))]
@@ -77,8 +76,9 @@ def test_each_stage_hashes_only_its_part() -> None:
     capped = parse_config({"teacher": {"max_cost": 5.0, "concurrency": 4}})
     assert all(config_hash(st.part(base, s)) == config_hash(st.part(capped, s)) for st in STAGES)
     other_graph = s.model_copy(update={"graph_uri": "neo4j://db:7687"})
-    assert [st.name for st in STAGES if config_hash(st.part(base, s)) != config_hash(st.part(base, other_graph))] \
-        == ["load"]
+    assert [st.name for st in STAGES if config_hash(st.part(base, s)) != config_hash(st.part(base, other_graph))] == [
+        "load"
+    ]
 
 
 def test_the_demo_config_is_packaged_small_and_uses_bundled_data() -> None:

@@ -17,15 +17,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.pipeline_config import PipelineConfig, bundled_path, config_hash, load_config
-from ingest.pipeline_report import build_report, write_report
-from ingest.pipeline_stages import STAGES, ProgressSink, Stage, StageContext, stage_names
-from ingest.run import now_iso
-from skd.errors import ConfigError, InputError
-from skd.settings import Settings, get_settings
+from skd.core.errors import ConfigError, InputError
+from skd.core.settings import Settings, get_settings
+from skd.ingest.run import now_iso
+from skd.pipeline.config import PipelineConfig, bundled_path, config_hash, load_config
+from skd.pipeline.report import build_report, write_report
+from skd.pipeline.stages import STAGES, ProgressSink, Stage, StageContext, stage_names
 
-__all__ = ["DEMO_CONFIG", "STATE_FILE", "PipelineProgress", "PipelineResult", "PipelineState", "StageResult",
-           "demo_config", "run_pipeline", "stage_names"]
+__all__ = [
+    "DEMO_CONFIG",
+    "STATE_FILE",
+    "PipelineProgress",
+    "PipelineResult",
+    "PipelineState",
+    "StageResult",
+    "demo_config",
+    "run_pipeline",
+    "stage_names",
+]
 
 STATE_FILE = "pipeline-state.json"
 #: the packaged demo: a small run of the whole idea on the bundled models and data
@@ -99,11 +108,25 @@ class PipelineState:
         self.stages[stage] = {"status": "running", "hash": digest, "config": part, "started": now_iso()}
         self.save()
 
-    def finish(self, stage: str, outputs: dict[str, str], counts: dict[str, Any], usage: dict[str, Any] | None,
-               seconds: float, cpu_seconds: float) -> dict[str, Any]:
+    def finish(
+        self,
+        stage: str,
+        outputs: dict[str, str],
+        counts: dict[str, Any],
+        usage: dict[str, Any] | None,
+        seconds: float,
+        cpu_seconds: float,
+    ) -> dict[str, Any]:
         rec = self.stages[stage]
-        rec.update(status="done", finished=now_iso(), seconds=round(seconds, 2), cpu_seconds=round(cpu_seconds, 2),
-                   outputs=outputs, counts=counts, usage=usage)
+        rec.update(
+            status="done",
+            finished=now_iso(),
+            seconds=round(seconds, 2),
+            cpu_seconds=round(cpu_seconds, 2),
+            outputs=outputs,
+            counts=counts,
+            usage=usage,
+        )
         self.save()
         return rec
 
@@ -124,8 +147,9 @@ def _remove(run_dir: Path, stage: Stage, keep: list[Path]) -> None:
         p = run_dir / name
         clash = [k for k in keep if k == p.resolve() or p.resolve() in k.parents]
         if clash:
-            raise ConfigError(f"{clash[0]} is inside {p}, which the {stage.name} stage rewrites; "
-                              "copy it out of the run folder first")
+            raise ConfigError(
+                f"{clash[0]} is inside {p}, which the {stage.name} stage rewrites; copy it out of the run folder first"
+            )
         if p.is_dir():
             shutil.rmtree(p)
         elif p.exists():
@@ -137,9 +161,16 @@ def demo_config() -> Path:
     return bundled_path(DEMO_CONFIG)
 
 
-def run_pipeline(config: PipelineConfig | Path | str, *, settings: Settings | None = None, store: Any = None,
-                 progress: PipelineProgress | None = None, run_dir: Path | None = None,
-                 from_stage: str | None = None, until_stage: str | None = None) -> PipelineResult:
+def run_pipeline(
+    config: PipelineConfig | Path | str,
+    *,
+    settings: Settings | None = None,
+    store: Any = None,
+    progress: PipelineProgress | None = None,
+    run_dir: Path | None = None,
+    from_stage: str | None = None,
+    until_stage: str | None = None,
+) -> PipelineResult:
     """Run (or resume) the pipeline for `config` (a `PipelineConfig` or a TOML path) and write its report.
 
     `store` is an open GraphStore to load into (else the settings' graph is opened when the load stage
@@ -164,7 +195,7 @@ def run_pipeline(config: PipelineConfig | Path | str, *, settings: Settings | No
     results: list[StageResult] = []
     invalidated = False
     try:
-        for i, stage in enumerate(STAGES[:last + 1]):
+        for i, stage in enumerate(STAGES[: last + 1]):
             part = stage.part(cfg, settings)
             digest = config_hash(part)
             if not invalidated and i < first_forced and state.is_done(stage.name, digest, folder):
@@ -174,7 +205,7 @@ def run_pipeline(config: PipelineConfig | Path | str, *, settings: Settings | No
                 continue
             # this stage runs, so every later one must too: its inputs are about to change
             if not invalidated:
-                state.forget_from(names[i + 1:])
+                state.forget_from(names[i + 1 :])
             invalidated = True
             resumed = i < first_forced and state.can_resume(stage.name, digest)
             if not resumed:
@@ -184,8 +215,14 @@ def run_pipeline(config: PipelineConfig | Path | str, *, settings: Settings | No
             # CPU time beside wall time: on a shared machine the wall clock says little about the work
             started, cpu_started = time.monotonic(), time.process_time()
             out = stage.run(ctx)
-            rec = state.finish(stage.name, out.outputs, out.counts, out.usage, time.monotonic() - started,
-                               time.process_time() - cpu_started)
+            rec = state.finish(
+                stage.name,
+                out.outputs,
+                out.counts,
+                out.usage,
+                time.monotonic() - started,
+                time.process_time() - cpu_started,
+            )
             progress.stage_finished(i, len(STAGES), stage.name, stage.title, rec)
             results.append(StageResult(stage.name, "ran", rec["seconds"]))
     finally:
@@ -194,5 +231,11 @@ def run_pipeline(config: PipelineConfig | Path | str, *, settings: Settings | No
     state.save()
     report = build_report(cfg, state.data, [(r.name, r.status) for r in results], folder)
     files = write_report(report, folder)
-    return PipelineResult(folder, results, report, files, markdown=files[1].read_text(encoding="utf-8"),
-                          ran=[r.name for r in results if r.status == "ran"])
+    return PipelineResult(
+        folder,
+        results,
+        report,
+        files,
+        markdown=files[1].read_text(encoding="utf-8"),
+        ran=[r.name for r in results if r.status == "ran"],
+    )

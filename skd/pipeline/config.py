@@ -11,13 +11,27 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from graph_schema.relations import parse_relations
-from models.critic_labels import NEGATIVES_PER_POSITIVE
-from skd.errors import ConfigError, InputError
+from skd.core.errors import ConfigError, InputError
+from skd.graph_schema.relations import parse_relations
+from skd.models.critic_labels import NEGATIVES_PER_POSITIVE
 
-__all__ = ["BUNDLED", "CriticSection", "EvaluateSection", "EventsSection", "InferencesSection", "LoadSection",
-           "PipelineConfig", "RunSection", "StudentSection", "TeacherSection", "bundled_path", "config_hash",
-           "load_config", "parse_config", "resolve_data_path"]
+__all__ = [
+    "BUNDLED",
+    "CriticSection",
+    "EvaluateSection",
+    "EventsSection",
+    "InferencesSection",
+    "LoadSection",
+    "PipelineConfig",
+    "RunSection",
+    "StudentSection",
+    "TeacherSection",
+    "bundled_path",
+    "config_hash",
+    "load_config",
+    "parse_config",
+    "resolve_data_path",
+]
 
 #: The prefix naming a file shipped inside the package (`ingest/data/`), so a config works on any machine.
 BUNDLED = "bundled:"
@@ -68,11 +82,16 @@ class TeacherSection(_Section):
 
     def settings_overrides(self) -> dict[str, Any]:
         """The `Settings` fields this section sets (only those given)."""
-        pairs = {"teacher_base_url": self.base_url, "teacher_api_mode": self.api_mode,
-                 "teacher_concurrency": self.concurrency, "teacher_batch_size": self.batch_size,
-                 "teacher_price_per_1k_prompt_tokens": self.price_per_1k_prompt_tokens,
-                 "teacher_price_per_1k_completion_tokens": self.price_per_1k_completion_tokens,
-                 "teacher_max_cost": self.max_cost, "teacher_max_tokens": self.max_tokens}
+        pairs = {
+            "teacher_base_url": self.base_url,
+            "teacher_api_mode": self.api_mode,
+            "teacher_concurrency": self.concurrency,
+            "teacher_batch_size": self.batch_size,
+            "teacher_price_per_1k_prompt_tokens": self.price_per_1k_prompt_tokens,
+            "teacher_price_per_1k_completion_tokens": self.price_per_1k_completion_tokens,
+            "teacher_max_cost": self.max_cost,
+            "teacher_max_tokens": self.max_tokens,
+        }
         return {k: v for k, v in pairs.items() if v is not None}
 
 
@@ -123,11 +142,10 @@ class CriticSection(_Section):
     recall_level: float = Field(default=0.8, gt=0, le=1)
     batch_size: int = Field(default=64, ge=1)
 
-
     @field_validator("mode")
     @classmethod
     def _known_mode(cls, value: str | None) -> str | None:
-        from models.critic import MODES
+        from skd.models.critic import MODES
 
         if value is not None and value not in MODES:
             raise ValueError(f"unknown critic mode {value!r}; use one of {', '.join(MODES)}")
@@ -189,7 +207,7 @@ class PipelineConfig(_Section):
 
 def bundled_path(name: str) -> Path:
     """A data file shipped in `ingest/data/`."""
-    path = Path(str(resources.files("ingest").joinpath("data", name)))
+    path = Path(str(resources.files("skd.ingest").joinpath("data", name)))
     if not path.is_file():
         raise ConfigError(f"no bundled data file {name!r} (looked in {path.parent})")
     return path
@@ -199,7 +217,7 @@ def resolve_data_path(path: Path | str, base_dir: Path) -> Path:
     """`bundled:NAME` -> the packaged file; a relative path -> under `base_dir`; an absolute path as is."""
     text = str(path)
     if text.startswith(BUNDLED):
-        return bundled_path(text[len(BUNDLED):])
+        return bundled_path(text[len(BUNDLED) :])
     p = Path(text).expanduser()
     return p if p.is_absolute() else (base_dir / p)
 
