@@ -66,11 +66,11 @@ def openai_throughput(prompts: int, delay: float, concurrency: int) -> dict[str,
 
 
 def local_throughput(prompts: int, batch_size: int, max_tokens: int) -> dict[str, float]:
-    from skd.core.settings import get_settings
+    from skd.core.settings import Settings
     from skd.ingest.prompts import EVENTS_TEMPLATE, load_seed_events
     from skd.models.teacher import make_teacher
 
-    t = make_teacher("smollm2", get_settings(), batch_size=batch_size)
+    t = make_teacher("smollm2", Settings(), batch_size=batch_size)
     seeds = [s.text for s in load_seed_events()]
     texts = [EVENTS_TEMPLATE.render(seeds[(i * 10) % 1300 : (i * 10) % 1300 + 10]) for i in range(prompts)]
     asyncio.run(t.complete(texts[:1], **{**DECODING, "max_tokens": 4}))  # warm-up

@@ -59,13 +59,15 @@ def main() -> None:
 
     if not os.environ.get("SKD_GRAPH_URI"):
         os.environ["SKD_DATA_DIR"] = tempfile.mkdtemp(prefix="skd-bench-load-")
-    from skd.core.settings import get_settings
+    from skd.core.settings import Settings
+
+    settings = Settings()
     from skd.graph_schema.connect import connect, embedded_server
     from skd.graph_schema.records import make_triple
 
     rows = synthetic(args.triples, args.events, args.inferences)
     triples = [make_triple(h, r, t, sources=["bench"], score=0.5) for h, r, t in rows]
-    store = connect()
+    store = connect(settings)
     store.batch_size = args.batch
     store.clear()
     started = time.perf_counter()
@@ -91,8 +93,8 @@ def main() -> None:
         lat.append((time.perf_counter() - t0) * 1000)
         assert edges, f"lookup of {h!r} found nothing"
     store.close()
-    if get_settings().embedded:
-        embedded_server().stop()
+    if settings.embedded:
+        embedded_server(settings).stop()
     write_result(
         "load",
         {
@@ -108,7 +110,7 @@ def main() -> None:
             "lookup_p99_ms": round(percentile(lat, 99), 3),
             "warmup_lookups": args.warmup,
             "rust_packstream": _rust_codec(),
-            "jvm_options": get_settings().arcadedb_jvm_options if get_settings().embedded else None,
+            "jvm_options": settings.arcadedb_jvm_options if settings.embedded else None,
             "aims": {"triples_per_second": 20_000, "lookup_p50_ms": 1.0},
         },
     )

@@ -126,11 +126,11 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="skd-bench-service-"))
     env = {"SKD_DATA_DIR": str(data_dir)}
     os.environ.update(env)
-    from skd.core.settings import get_settings
+    from skd.core.settings import Settings
     from skd.graph_schema.connect import connect, embedded_server
     from skd.graph_schema.triples_io import read_triples
 
-    settings = get_settings()
+    settings = Settings()
     store = connect(settings)
     try:
         store.upsert_all(n.triple for n in islice(read_triples(SAMPLE), args.triples))

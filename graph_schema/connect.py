@@ -8,14 +8,13 @@ from neo4j import Driver, GraphDatabase
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
 
 from skd.core.errors import ConfigError, GraphUnavailableError
-from skd.core.settings import Settings, get_settings
+from skd.core.settings import Settings
 from skd.graph_schema.arcadedb import EmbeddedArcadeDB, ServerInfo
 from skd.graph_schema.dialect import ArcadeDBDialect, Dialect, Neo4jDialect
 from skd.graph_schema.store import GraphStore
 
 
-def embedded_server(settings: Settings | None = None) -> EmbeddedArcadeDB:
-    s = settings or get_settings()
+def embedded_server(s: Settings) -> EmbeddedArcadeDB:
     return EmbeddedArcadeDB(
         s.arcadedb_dir,
         heap=s.arcadedb_heap,
@@ -52,9 +51,9 @@ def _detect_dialect(driver: Driver, database: str | None, settings: Settings, us
     )
 
 
-def connect(settings: Settings | None = None, ensure_schema: bool = True) -> GraphStore:
+def connect(settings: Settings, ensure_schema: bool = True) -> GraphStore:
     """A GraphStore owning its driver; with no `SKD_GRAPH_URI` the embedded ArcadeDB is started first."""
-    s = settings or get_settings()
+    s = settings
     if s.embedded:
         info: ServerInfo = embedded_server(s).start()
         driver = GraphDatabase.driver(

@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from skd.core.errors import SkdError
-from skd.models.teacher import Completion, Teacher
+from skd.models.teacher import Teacher, TeacherSample
 
 __all__ = ["CachedTeacher", "RequestCache", "open_request_cache", "request_key"]
 
 
 def request_key(teacher: str, prompt: str, params: dict[str, Any]) -> str:
-    """The identity of a request: teacher, prompt and decoding parameters."""
+    """The identity of a request: the teacher's identity (endpoint, API mode, model, weights), the prompt
+    and the decoding parameters."""
     blob = json.dumps({"teacher": teacher, "prompt": prompt, **params}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -35,16 +36,16 @@ class RequestCache:
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: str) -> list[Completion] | None:
+    def get(self, key: str) -> list[TeacherSample] | None:
         with self._lock:
             row = self._db.execute("SELECT value FROM requests WHERE key = ?", (key,)).fetchone()
         if row is None:
             self.misses += 1
             return None
         self.hits += 1
-        return [Completion(**c) for c in json.loads(row[0])]
+        return [TeacherSample(**c) for c in json.loads(row[0])]
 
-    def put(self, key: str, completions: Sequence[Completion]) -> None:
+    def put(self, key: str, completions: Sequence[TeacherSample]) -> None:
         value = json.dumps([c.to_json() for c in completions], ensure_ascii=False)
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO requests (key, value) VALUES (?, ?)", (key, value))
@@ -66,17 +67,17 @@ class CachedTeacher:
 
     def __init__(self, inner: Teacher, cache: RequestCache) -> None:
         self.inner, self.cache = inner, cache
-        self.name = inner.name
+        self.name, self.identity = inner.name, inner.identity
 
     def __getattr__(self, attr: str) -> Any:  # usage, budget, model... of the wrapped teacher
         return getattr(self.inner, attr)
 
     async def complete(
         self, prompts: Sequence[str], *, n: int, max_tokens: int, temperature: float, top_p: float, stop: Sequence[str]
-    ) -> list[list[Completion]]:
+    ) -> list[list[TeacherSample]]:
         params = dict(n=n, max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=list(stop))
-        keys = [request_key(self.name, p, params) for p in prompts]
-        out: list[list[Completion] | None] = [self.cache.get(k) for k in keys]
+        keys = [request_key(self.inner.identity, p, params) for p in prompts]
+        out: list[list[TeacherSample] | None] = [self.cache.get(k) for k in keys]
         todo = [i for i, got in enumerate(out) if got is None]
         if todo:
             try:
@@ -93,15 +94,8 @@ class CachedTeacher:
         return [c or [] for c in out]
 
 
-def open_request_cache(cache: RequestCache | Path | bool | None) -> RequestCache | None:
-    """The cache a run uses: a given one, one at a given path, the default one (True), or none."""
-    if cache is False or cache is None:
-        return None
-    if isinstance(cache, RequestCache):
+def open_request_cache(cache: RequestCache | Path | None) -> RequestCache | None:
+    """The cache a run uses: a given one, one at a given path (`Settings.request_cache_path`), or none."""
+    if cache is None or isinstance(cache, RequestCache):
         return cache
-    if isinstance(cache, Path):
-        return RequestCache(cache)
-    from skd.core.settings import get_settings
-
-    s = get_settings()
-    return RequestCache(s.teacher_cache_path or s.cache_dir / "teacher-requests.sqlite")
+    return RequestCache(Path(cache))

@@ -108,7 +108,7 @@ async def agenerate_events(
     top_p: float = 0.95,
     seed: int = 0,
     max_prompts: int | None = None,
-    cache: RequestCache | bool | None = True,
+    cache: RequestCache | Path | None = None,
     run_id: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> EventsSummary:

@@ -17,7 +17,7 @@ from skd.ingest.cache import CachedTeacher, RequestCache, open_request_cache
 from skd.ingest.prompts import choose_examples, load_seed_events, template_for
 from skd.ingest.run import AppendLog, ProgressCallback, RunFolder, RunStats, ShardWriter, UsageMeter, now_iso
 from skd.models.student_eval import Outputs, References, group_triples
-from skd.models.teacher import Completion, Teacher, run_sync
+from skd.models.teacher import Teacher, TeacherSample, run_sync
 
 __all__ = [
     "InferencesSummary",
@@ -104,7 +104,7 @@ def _make_pairs(
 
 def _judge(
     pair: _Pair,
-    samples: Sequence[Completion],
+    samples: Sequence[TeacherSample],
     decoding: dict[str, Any],
     teacher: str,
     run_id: str | None,
@@ -174,7 +174,7 @@ async def ainfer_for_events(
     top_p: float = 0.95,
     seed: int | str = 0,
     batch_pairs: int = 64,
-    cache: RequestCache | bool | None = None,
+    cache: RequestCache | Path | None = None,
 ) -> list[Triple]:
     """The teacher's inferences for `events`, in memory (no run folder): accepted, deduplicated triples."""
     rels = parse_relations(relations if isinstance(relations, str) or relations is None else list(relations))
@@ -250,7 +250,7 @@ async def agenerate_inferences(
     seed: int = 0,
     batch_pairs: int = 64,
     max_events: int | None = None,
-    cache: RequestCache | bool | None = True,
+    cache: RequestCache | Path | None = None,
     progress: ProgressCallback | None = None,
 ) -> InferencesSummary:
     """Generate `per_pair` samples for every (event, relation) pair not yet done in `run_dir`.

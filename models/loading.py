@@ -8,6 +8,7 @@ safetensors folder under the data directory and loaded from there afterwards.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import shutil
@@ -17,7 +18,6 @@ from typing import Any
 from filelock import FileLock
 
 from skd.core.errors import ModelError
-from skd.core.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +86,19 @@ def _converted_smollm2(cache_dir: Path) -> Path:
     return target
 
 
-def resolve(name_or_path: str | Path) -> str:
-    """Turn a built-in name, a local folder or a Hugging Face id into what `from_pretrained` takes."""
+def resolve(name_or_path: str | Path, models_dir: Path | None = None) -> str:
+    """Turn a built-in name, a local folder or a Hugging Face id into what `from_pretrained` takes.
+
+    `models_dir` (`Settings.models_dir`) is where the bundled SmolLM2 is converted once; only that name
+    needs it.
+    """
     text = str(name_or_path).strip()
     if not text:
         raise ModelError("empty model name")
     if is_smollm2(text):
-        return str(_converted_smollm2(get_settings().models_dir))
+        if models_dir is None:
+            raise ModelError("the bundled SmolLM2 is converted into a models folder: pass Settings.models_dir")
+        return str(_converted_smollm2(models_dir))
     if text.lower() in _MINILM_ALIASES:
         d = minilm_dir()
         if d is None:
@@ -101,11 +107,11 @@ def resolve(name_or_path: str | Path) -> str:
     return text
 
 
-def load_causal_lm(name_or_path: str | Path, **kwargs: Any) -> tuple[Any, Any]:
+def load_causal_lm(name_or_path: str | Path, models_dir: Path | None = None, **kwargs: Any) -> tuple[Any, Any]:
     """A causal language model and its tokenizer, with a pad token and left padding for batching."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    where = resolve(name_or_path)
+    where = resolve(name_or_path, models_dir)
     try:
         tok = AutoTokenizer.from_pretrained(where)
         model = AutoModelForCausalLM.from_pretrained(where, **kwargs)
@@ -118,11 +124,11 @@ def load_causal_lm(name_or_path: str | Path, **kwargs: Any) -> tuple[Any, Any]:
     return model, tok
 
 
-def load_encoder(name_or_path: str | Path, **kwargs: Any) -> tuple[Any, Any]:
+def load_encoder(name_or_path: str | Path, models_dir: Path | None = None, **kwargs: Any) -> tuple[Any, Any]:
     """A text encoder (AutoModel) and its tokenizer."""
     from transformers import AutoModel, AutoTokenizer
 
-    where = resolve(name_or_path)
+    where = resolve(name_or_path, models_dir)
     try:
         tok = AutoTokenizer.from_pretrained(where)
         model = AutoModel.from_pretrained(where, **kwargs)
@@ -130,6 +136,30 @@ def load_encoder(name_or_path: str | Path, **kwargs: Any) -> tuple[Any, Any]:
         raise ModelError(f"cannot load encoder {name_or_path!r}: {e}") from e
     model.eval()
     return model, tok
+
+
+def files_digest(folder: Path) -> str:
+    """A fingerprint of a model folder's files (names, sizes, modification times), or of the name alone
+    when it is not a local folder (a hub id): new weights in the same folder give a new digest."""
+    if not folder.is_dir():
+        return hashlib.sha256(str(folder).encode("utf-8")).hexdigest()[:16]
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            st = p.stat()
+            h.update(f"{p.relative_to(folder)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def weights_digest(model: Any) -> str:
+    """A fingerprint of a model's weights in memory (every parameter's bytes): for models built in code."""
+    import torch
+
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode("utf-8"))
+        h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def _layer_stack(model: Any) -> Any:

@@ -195,13 +195,15 @@ def train_student(
     seed: int = 0,
     resume: bool = True,
     progress: Callable[[TrainProgress], None] | None = None,
+    models_dir: Path | None = None,
     **options: Any,
 ) -> TrainResult:
     """Fine-tune `base` on `triples` (event, relation -> inference) and save the best student in `out_dir`.
 
     With `resume` and a checkpoint in `out_dir`, the run goes on from it with its stored config and
     data (`triples` is then not read; `max_steps` may be raised to train longer). Other `TrainConfig`
-    fields (val_fraction, max_len, warmup_steps, weight_decay, data, ...) go in `options`.
+    fields (val_fraction, max_len, warmup_steps, weight_decay, data, ...) go in `options`. `models_dir`
+    (`Settings.models_dir`) is where a bundled base such as `smollm2` is converted once.
     """
     unknown = set(options) - {f.name for f in fields(TrainConfig)}
     if unknown:
@@ -229,7 +231,7 @@ def train_student(
         raise InputError("max_steps, batch_size, grad_accum and eval_every must be at least 1")
 
     torch.manual_seed(cfg.seed)
-    model, tok = load_causal_lm(cfg.base)
+    model, tok = load_causal_lm(cfg.base, models_dir)
     if tok.eos_token_id is None:
         raise ModelError(f"base model {cfg.base!r} has no end-of-sequence token")
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

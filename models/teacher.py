@@ -17,13 +17,13 @@ from skd.core.errors import BudgetExceededError, ConfigError
 if TYPE_CHECKING:
     from skd.core.settings import Settings
 
-__all__ = ["Budget", "Completion", "Teacher", "Usage", "make_teacher", "run_sync", "truncate_at_stop"]
+__all__ = ["Budget", "Teacher", "TeacherSample", "Usage", "make_teacher", "run_sync", "truncate_at_stop"]
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
-class Completion:
+class TeacherSample:
     """One sampled continuation of a prompt.
 
     Token counts are split so that summing them over all completions gives the request totals:
@@ -41,13 +41,18 @@ class Completion:
 
 @runtime_checkable
 class Teacher(Protocol):
-    """A model that writes `n` continuations of each prompt."""
+    """A model that writes `n` continuations of each prompt.
+
+    `name` is what provenance records; `identity` is everything that changes its answers (endpoint,
+    API mode, model, weights), which the request cache keys on.
+    """
 
     name: str
+    identity: str
 
     async def complete(
         self, prompts: Sequence[str], *, n: int, max_tokens: int, temperature: float, top_p: float, stop: Sequence[str]
-    ) -> list[list[Completion]]: ...
+    ) -> list[list[TeacherSample]]: ...
 
 
 @dataclass(slots=True)

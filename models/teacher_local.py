@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from skd.core.errors import ModelError
-from skd.models.teacher import Budget, Completion, Usage, truncate_at_stop
+from skd.models.loading import weights_digest
+from skd.models.teacher import Budget, TeacherSample, Usage, truncate_at_stop
 
 if TYPE_CHECKING:
     from skd.core.settings import Settings
 
 
 class LocalTeacher:
-    """Completion-style generation (no chat template: measured on SmolLM2, plain completion writes a
+    """TeacherSample-style generation (no chat template: measured on SmolLM2, plain completion writes a
     well-formed event for ~70% of prompts against ~8% with the chat template)."""
 
     def __init__(
@@ -28,8 +29,11 @@ class LocalTeacher:
         batch_size: int = 16,
         budget: Budget | None = None,
         seed: int | None = None,
+        identity: str | None = None,
     ) -> None:
         self.model, self.tokenizer, self.name = model, tokenizer, name
+        # what the request cache keys on: the weights themselves, not just the name that points at them
+        self.identity = identity or f"local:{name}:{weights_digest(model)}"
         self.batch_size = batch_size
         self.budget = budget or Budget()
         self.usage = Usage()
@@ -46,17 +50,21 @@ class LocalTeacher:
         device: str | None = None,
         **kwargs: Any,
     ) -> LocalTeacher:
-        from skd.models.loading import is_smollm2, load_causal_lm
+        from skd.models.loading import files_digest, is_smollm2, load_causal_lm, resolve
 
-        model, tok = load_causal_lm(name_or_path)
+        where_weights = resolve(name_or_path, settings.models_dir)
+        model, tok = load_causal_lm(where_weights)
         where = device or settings.teacher_device
         if where:
             model.to(where)
         name = "smollm2" if is_smollm2(name_or_path) else str(name_or_path)
+        # a local folder is fingerprinted by its files; a hub id by its resolved name
+        identity = f"local:{name}:{files_digest(Path(where_weights))}"
         return cls(
             model,
             tok,
             name,
+            identity=identity,
             batch_size=batch_size or settings.teacher_batch_size,
             budget=kwargs.pop("budget", None)
             or Budget(max_requests=settings.teacher_max_requests, max_tokens=settings.teacher_max_tokens),
@@ -72,8 +80,8 @@ class LocalTeacher:
         temperature: float = 0.9,
         top_p: float = 0.95,
         stop: Sequence[str] = (),
-    ) -> list[list[Completion]]:
-        out: list[list[Completion]] = []
+    ) -> list[list[TeacherSample]]:
+        out: list[list[TeacherSample]] = []
         for i in range(0, len(prompts), self.batch_size):
             chunk = list(prompts[i : i + self.batch_size])
             # generation blocks for a while; a worker thread keeps the event loop (progress, other I/O) alive
@@ -82,7 +90,7 @@ class LocalTeacher:
 
     def _generate(
         self, prompts: list[str], n: int, max_tokens: int, temperature: float, top_p: float, stop: Sequence[str]
-    ) -> list[list[Completion]]:
+    ) -> list[list[TeacherSample]]:
         import torch
 
         self.budget.check(self.usage)
@@ -119,9 +127,9 @@ class LocalTeacher:
             logps = torch.stack(gen.logits, dim=1).float().log_softmax(-1)
             token_lp = logps.gather(-1, new.unsqueeze(-1)).squeeze(-1)
             prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
-        results: list[list[Completion]] = []
+        results: list[list[TeacherSample]] = []
         for p in range(len(prompts)):
-            samples: list[Completion] = []
+            samples: list[TeacherSample] = []
             for s in range(n):
                 row = p * per + (s if sampling else 0)
                 ids = new[row].tolist()
@@ -129,7 +137,7 @@ class LocalTeacher:
                 lp = float(token_lp[row, :used].sum()) if used else None
                 self.budget.charge(self.usage, int(prompt_lens[p]) if s == 0 else 0, used)
                 samples.append(
-                    Completion(
+                    TeacherSample(
                         text=text,
                         logprob=lp,
                         prompt_tokens=int(prompt_lens[p]) if s == 0 else 0,

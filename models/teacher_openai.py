@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import logging
 import random
 import time
@@ -14,7 +15,7 @@ import httpx
 import openai
 
 from skd.core.errors import BudgetExceededError, ConfigError, SkdError, TeacherError
-from skd.models.teacher import Budget, Completion, Usage, truncate_at_stop
+from skd.models.teacher import Budget, TeacherSample, Usage, truncate_at_stop
 
 if TYPE_CHECKING:
     from skd.core.settings import Settings
@@ -84,6 +85,10 @@ class OpenAITeacher:
         self.model, self.mode = model, mode
         self.name = f"openai:{model}"
         self.base_url, self._api_key = base_url, api_key or "none"
+        # the default endpoint is the client's own (api.openai.com unless OPENAI_BASE_URL says otherwise)
+        self.identity = json.dumps(
+            {"kind": "openai", "base_url": (base_url or "").rstrip("/"), "mode": mode, "model": model}, sort_keys=True
+        )
         self.concurrency, self.max_retries, self.timeout_s = concurrency, max_retries, timeout_s
         self.backoff_base_s, self.backoff_max_s = backoff_base_s, backoff_max_s
         self.logprobs = logprobs
@@ -120,7 +125,7 @@ class OpenAITeacher:
         temperature: float = 0.9,
         top_p: float = 0.95,
         stop: Sequence[str] = (),
-    ) -> list[list[Completion]]:
+    ) -> list[list[TeacherSample]]:
         # a client per call: its connection pool belongs to this event loop, and the sync wrappers run
         # each call on a fresh loop (asyncio.run), where a pool left from an old loop cannot close
         async with openai.AsyncOpenAI(
@@ -148,7 +153,7 @@ class OpenAITeacher:
         temperature: float,
         top_p: float,
         stop: Sequence[str],
-    ) -> list[list[Completion]]:
+    ) -> list[list[TeacherSample]]:
         params = dict(n=n, max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=list(stop)[:4] or None)
         results = await asyncio.gather(
             *(self._one(client, slots, p, params, stop) for p in prompts), return_exceptions=True
@@ -170,7 +175,7 @@ class OpenAITeacher:
         prompt: str,
         params: dict[str, Any],
         stop: Sequence[str],
-    ) -> list[Completion]:
+    ) -> list[TeacherSample]:
         async with slots:
             attempt = 0
             while True:
@@ -199,19 +204,19 @@ class OpenAITeacher:
         extra = {"logprobs": 1} if self.logprobs else {}
         return await client.completions.create(model=self.model, prompt=prompt, **params, **extra)
 
-    def _parse(self, resp: Any, stop: Sequence[str]) -> list[Completion]:
+    def _parse(self, resp: Any, stop: Sequence[str]) -> list[TeacherSample]:
         choices = sorted(resp.choices or [], key=lambda c: c.index or 0)
         usage = getattr(resp, "usage", None)
         p_tok = int(getattr(usage, "prompt_tokens", 0) or 0)
         c_tok = int(getattr(usage, "completion_tokens", 0) or 0)
         self.budget.charge(self.usage, p_tok, c_tok)
-        out: list[Completion] = []
+        out: list[TeacherSample] = []
         share, rest = divmod(c_tok, max(1, len(choices)))
         for i, ch in enumerate(choices):
             text = ch.message.content if self.mode == "chat" else ch.text
             # servers apply at most 4 stop sequences; apply the full list here too
             out.append(
-                Completion(
+                TeacherSample(
                     text=truncate_at_stop(text or "", stop),
                     logprob=_logprob(ch, self.mode),
                     prompt_tokens=p_tok if i == 0 else 0,

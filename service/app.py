@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from strawberry.fastapi import GraphQLRouter
 
 from skd.core.errors import SkdError
-from skd.core.settings import Settings, get_settings
+from skd.core.settings import Settings
 from skd.graph_schema.store import GraphStore
 from skd.service.completion import CompletionService, CriticLike, Models, StudentLike
 from skd.service.context import Context, Services
@@ -73,14 +73,13 @@ async def get_context(
 
 
 def create_app(
-    settings: Settings | None = None,
+    settings: Settings,
     store: GraphStore | None = None,
     student: StudentLike | None = None,
     critic: CriticLike | None = None,
 ) -> FastAPI:
     """The service. Without `store` it connects to the configured graph at start-up (and closes it at
     shut-down); models not given are loaded from the settings' paths, and may be absent."""
-    settings = settings or get_settings()
     metrics = Metrics()
 
     @asynccontextmanager

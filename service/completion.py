@@ -79,7 +79,7 @@ class Completed:
 
 
 @dataclass(slots=True)
-class Completion:
+class EventCompletion:
     event: str
     key: str
     in_graph: bool
@@ -216,7 +216,7 @@ class CompletionService:
 
     async def complete(
         self, event: str, relations: list[Relation] | None, n: int, min_score: float | None, live_for_all: bool = False
-    ) -> Completion:
+    ) -> EventCompletion:
         rels = list(relations or PAPER_RELATIONS)  # the seven relations the paper distils
         key = text_key(event)
         stored = (await self.graph.inferences_of_events([key], rels, None, None)).get(key, [])
@@ -247,7 +247,7 @@ class CompletionService:
                     inferences.append(
                         Completed(rel, g.text, g.score, Origin.STUDENT, logprob=g.logprob, sources=["student"])
                     )
-        return Completion(
+        return EventCompletion(
             event=event,
             key=key,
             in_graph=in_graph,

@@ -31,7 +31,7 @@ from skd.service.types.page_info import PageInfo
 from skd.service.types.relation import Relation
 from skd.service.types.stats import Stats
 from skd.service.types.store_result import StoredCompletion, StoreResult
-from skd.service.types.triple import Triple
+from skd.service.types.triple import StoredTriple
 
 
 @strawberry.type
@@ -137,7 +137,7 @@ class Mutation:
         "if new. `skd export` writes labels out as "
         "critic training data.",
     )
-    async def annotate(self, info: Info, head: str, relation: str, tail: str, label: int) -> Triple:
+    async def annotate(self, info: Info, head: str, relation: str, tail: str, label: int) -> StoredTriple:
         s = info.context.settings
         if label not in SCALE:
             raise ApiError(
@@ -149,7 +149,7 @@ class Mutation:
         rel = relations_arg([relation])
         assert rel is not None
         edge = await info.context.graph.annotate(h, rel[0].name, t, label)
-        return Triple.of(h, edge)
+        return StoredTriple.of(h, edge)
 
 
 class Schema(strawberry.Schema):

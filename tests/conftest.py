@@ -16,7 +16,7 @@ os.environ.setdefault("SKD_MODEL_CACHE_DIR", str(Path.home() / ".cache" / "skd" 
 os.environ["SKD_DATA_DIR"] = str(_DATA)
 os.environ.pop("SKD_GRAPH_URI", None)
 
-from skd.core.settings import Settings, get_settings  # noqa: E402
+from skd.core.settings import Settings  # noqa: E402
 from skd.graph_schema.connect import connect, embedded_server  # noqa: E402
 from skd.graph_schema.store import GraphStore  # noqa: E402
 
@@ -26,8 +26,7 @@ ATOMIC_SAMPLE = SHARED / "data" / "atomic2020" / "atomic2020-sample.tsv"
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    get_settings.cache_clear()
-    return get_settings()
+    return Settings()
 
 
 @pytest.fixture(scope="session")

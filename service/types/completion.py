@@ -6,7 +6,7 @@ from enum import Enum
 
 import strawberry
 
-from skd.service.completion import Completion as CompletionResult
+from skd.service.completion import EventCompletion
 from skd.service.completion import Origin as OriginValue
 
 
@@ -47,7 +47,7 @@ class Completion:
     live: LiveGeneration
 
     @classmethod
-    def of(cls, c: CompletionResult) -> Completion:
+    def of(cls, c: EventCompletion) -> Completion:
         return cls(
             event=c.event,
             key=c.key,

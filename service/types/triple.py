@@ -7,8 +7,8 @@ import strawberry
 from skd.graph_schema.records import Edge
 
 
-@strawberry.type(description="A triple of the graph after a write.")
-class Triple:
+@strawberry.type(name="Triple", description="A triple of the graph after a write.")
+class StoredTriple:
     head: str
     relation: str
     tail: str
@@ -17,5 +17,5 @@ class Triple:
     labels: list[int]
 
     @classmethod
-    def of(cls, head: str, e: Edge) -> Triple:
+    def of(cls, head: str, e: Edge) -> StoredTriple:
         return cls(head=head, relation=e.relation, tail=e.tail, score=e.score, sources=e.sources, labels=e.labels)

@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Any, ParamSpec, TypeVar
 
 import typer
@@ -22,10 +22,18 @@ from rich.progress import (
 )
 
 from skd.core.errors import SkdError
+from skd.core.settings import Settings
 
 console = Console(stderr=True)
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once from the environment; only the CLI reads them, and it
+    passes them to every library call."""
+    return Settings()
 
 
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
@@ -61,12 +69,12 @@ def print_json(obj: Any) -> None:
 
 
 @contextmanager
-def open_store() -> Iterator[Any]:
+def open_store(settings: Settings | None = None) -> Iterator[Any]:
     """The graph store for this command: the configured Neo4j, or the embedded ArcadeDB (started if needed)."""
     from skd.graph_schema.connect import connect
 
     with console.status("connecting to the graph"):
-        store = connect()
+        store = connect(settings or get_settings())
     try:
         yield store
     finally:

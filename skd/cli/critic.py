@@ -10,9 +10,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from skd.cli.common import console, handle_errors, open_store, print_json, progress
+from skd.cli.common import console, get_settings, handle_errors, open_store, print_json, progress
 from skd.core.errors import ConfigError, InputError
-from skd.core.settings import get_settings
 from skd.models.critic import ProgressFn
 from skd.models.critic_labels import NEGATIVES_PER_POSITIVE
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from skd.cli.common import console, handle_errors, open_store, print_json
-from skd.core.settings import get_settings
+from skd.cli.common import console, get_settings, handle_errors, open_store, print_json
 
 app = typer.Typer(
     help="Manage the graph database (the embedded ArcadeDB unless SKD_GRAPH_URI is set).", no_args_is_help=True
@@ -35,7 +34,7 @@ def stop() -> None:
     """Stop the embedded ArcadeDB server."""
     from skd.graph_schema.connect import embedded_server
 
-    stopped = embedded_server().stop()
+    stopped = embedded_server(get_settings()).stop()
     console.print("ArcadeDB stopped" if stopped else "ArcadeDB was not running")
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import typer
 
-from skd.cli.common import console, handle_errors, open_store, print_json, progress
-from skd.core.settings import Settings, get_settings
+from skd.cli.common import console, get_settings, handle_errors, open_store, print_json, progress
+from skd.core.settings import Settings
 
 app = typer.Typer(
     help="Generate a commonsense corpus with a teacher model (events, then inferences).", no_args_is_help=True
@@ -115,7 +115,7 @@ def events_cmd(
             top_p=top_p,
             seed=seed,
             max_prompts=max_prompts,
-            cache=cache,
+            cache=settings.request_cache_path if cache else None,
             progress=_Bar(bar, "events"),
         )
     _render(summary, as_json)
@@ -162,7 +162,7 @@ def inferences_cmd(
             temperature=temperature,
             top_p=top_p,
             seed=seed,
-            cache=cache,
+            cache=settings.request_cache_path if cache else None,
             progress=_Bar(bar, "pairs"),
         )
     _render(summary, as_json)

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import typer
 
-from skd.cli.common import console, handle_errors, open_store, print_json, progress
-from skd.core.settings import get_settings
+from skd.cli.common import console, get_settings, handle_errors, open_store, print_json, progress
 
 
 class ExportFormat(StrEnum):

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from skd.cli.common import console, handle_errors, print_json, progress
+from skd.cli.common import console, get_settings, handle_errors, print_json, progress
 
 STAGE_HELP = "events, inferences, critic, filter, load, student, evaluate"
 
@@ -101,7 +101,14 @@ def register(app: typer.Typer) -> None:
         """Generate, critique, load, distil and evaluate; stages already done with the same config are skipped."""
         from skd.pipeline.runner import run_pipeline
 
-        result = run_pipeline(config, progress=_rich_progress(), run_dir=run, from_stage=from_stage, until_stage=until)
+        result = run_pipeline(
+            config,
+            settings=get_settings(),
+            progress=_rich_progress(),
+            run_dir=run,
+            from_stage=from_stage,
+            until_stage=until,
+        )
         _show(result, as_json)
 
     @app.command()
@@ -114,14 +121,15 @@ def register(app: typer.Typer) -> None:
         from_stage: str | None = typer.Option(None, "--from", help=f"re-run from this stage on ({STAGE_HELP})"),
     ) -> None:
         """The whole idea on this machine, offline: SmolLM2 teacher, MiniLM critic, embedded graph, student, service."""
-        from skd.core.settings import get_settings
         from skd.pipeline.runner import demo_config, run_pipeline
 
         console.print(
             "[bold]skd demo[/]: a small Symbolic Knowledge Distillation run with the bundled models "
             f"(config {demo_config()})"
         )
-        result = run_pipeline(demo_config(), progress=_rich_progress(), run_dir=run, from_stage=from_stage)
+        result = run_pipeline(
+            demo_config(), settings=get_settings(), progress=_rich_progress(), run_dir=run, from_stage=from_stage
+        )
         _show(result, as_json=False)
         critic = result.report["counts"].get("critic", {})
         critic_path = result.run_dir / "critic" / "model" if critic.get("source") != "existing" else None

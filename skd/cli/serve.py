@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from skd.cli.common import console, handle_errors
+from skd.cli.common import console, get_settings, handle_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -23,7 +23,6 @@ def register(app: typer.Typer) -> None:
         """Serve GraphQL at /graphql (GraphiQL in a browser), /healthz, /readyz and /metrics."""
         import uvicorn
 
-        from skd.core.settings import get_settings
         from skd.service.app import create_app
 
         overrides = {

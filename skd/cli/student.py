@@ -7,9 +7,8 @@ from typing import Any
 
 import typer
 
-from skd.cli.common import console, handle_errors, open_store, print_json, progress
+from skd.cli.common import console, get_settings, handle_errors, open_store, print_json, progress
 from skd.core.errors import ConfigError, InputError
-from skd.core.settings import get_settings
 
 app = typer.Typer(help="the distilled student: train, generate, evaluate", no_args_is_help=True)
 
@@ -99,6 +98,7 @@ def train(
             triples,
             folder,
             base=base or settings.student_base,
+            models_dir=settings.models_dir,
             max_steps=max_steps,
             batch_size=batch_size,
             grad_accum=grad_accum,

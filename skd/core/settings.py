@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -101,12 +100,11 @@ class Settings(BaseSettings):
         return self.data_dir / "cache"
 
     @property
+    def request_cache_path(self) -> Path:
+        """The on-disk cache of teacher requests."""
+        return self.teacher_cache_path or self.cache_dir / "teacher-requests.sqlite"
+
+    @property
     def models_dir(self) -> Path:
         """Converted bundled weights (SmolLM2 from GGUF) and other model caches."""
         return self.model_cache_dir or self.cache_dir / "models"
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The settings of this process, read once."""
-    return Settings()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from skd.core.errors import ConfigError, InputError
-from skd.core.settings import Settings, get_settings
+from skd.core.settings import Settings
 from skd.ingest.run import now_iso
 from skd.pipeline.config import PipelineConfig, bundled_path, config_hash, load_config
 from skd.pipeline.report import build_report, write_report
@@ -164,7 +164,7 @@ def demo_config() -> Path:
 def run_pipeline(
     config: PipelineConfig | Path | str,
     *,
-    settings: Settings | None = None,
+    settings: Settings,
     store: Any = None,
     progress: PipelineProgress | None = None,
     run_dir: Path | None = None,
@@ -178,7 +178,6 @@ def run_pipeline(
     ones after it even if done; `until_stage` stops after that stage.
     """
     cfg = config if isinstance(config, PipelineConfig) else load_config(config)
-    settings = settings or get_settings()
     progress = progress or PipelineProgress()
     names = stage_names()
     for given in (from_stage, until_stage):

@@ -217,7 +217,7 @@ def _events(ctx: StageContext) -> StageOutput:
         top_p=cfg.top_p,
         seed=ctx.config.run.seed,
         max_prompts=cfg.max_prompts,
-        cache=ctx.config.teacher.cache,
+        cache=ctx.settings.request_cache_path if ctx.config.teacher.cache else None,
         progress=lambda st: ctx.progress.update("events accepted", st.done, st.total),
     )
     _stopped("event generation", summary.stopped, summary.events)
@@ -278,7 +278,7 @@ def _inferences(ctx: StageContext) -> StageOutput:
         top_p=cfg.top_p,
         seed=ctx.config.run.seed,
         batch_pairs=cfg.batch_pairs,
-        cache=ctx.config.teacher.cache,
+        cache=ctx.settings.request_cache_path if ctx.config.teacher.cache else None,
         progress=lambda st: ctx.progress.update("(event, relation) pairs", st.done, st.total),
     )
     _stopped("inference generation", summary.stopped, summary.triples)
@@ -473,6 +473,7 @@ def _student(ctx: StageContext) -> StageOutput:
         train,
         ctx.path(STUDENT_DIR),
         base=cfg.base,
+        models_dir=ctx.settings.models_dir,
         max_steps=cfg.max_steps,
         batch_size=cfg.batch_size,
         grad_accum=cfg.grad_accum,
@@ -540,7 +541,7 @@ def _evaluate(ctx: StageContext) -> StageOutput:
             temperature=inf.temperature,
             top_p=inf.top_p,
             seed=ctx.config.run.seed,
-            cache=ctx.config.teacher.cache,
+            cache=ctx.settings.request_cache_path if ctx.config.teacher.cache else None,
         )
     usage = _usage_delta(before, _teacher_usage(teacher))
     ctx.progress.update("student on held-out events", 0, None)

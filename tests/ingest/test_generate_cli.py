@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from skd.cli.common import get_settings
 from skd.cli.main import app
-from skd.core.settings import get_settings
 from skd.graph_schema.triples_io import read_triples, triple_files
 from tests.openai_stub_server import StubServer
 

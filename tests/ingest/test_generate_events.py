@@ -56,7 +56,7 @@ def test_normalise_and_junk_filter() -> None:
 def test_generate_events_writes_a_run_folder_with_provenance(server: StubServer, tmp_path: Path) -> None:
     run = tmp_path / "run"
     t = teacher(server)
-    summary = generate_events(t, run, 30, prompts_per_batch=8, cache=False)
+    summary = generate_events(t, run, 30, prompts_per_batch=8)
     assert summary.complete and summary.events == summary.new == 30
     rows = events_of(run)
     assert len(rows) == 30 and len({r["key"] for r in rows}) == 30
@@ -151,11 +151,11 @@ def test_a_killed_run_resumes_without_duplicates(server: StubServer, tmp_path: P
 
 def test_a_torn_last_line_is_repaired_on_resume(server: StubServer, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    generate_events(teacher(server), run, 10, prompts_per_batch=4, cache=False)
+    generate_events(teacher(server), run, 10, prompts_per_batch=4)
     shard = next(run.glob("events-*.jsonl"))
     with shard.open("a") as f:
         f.write('{"event": "PersonX half wri')  # what a kill during a write leaves
-    summary = generate_events(teacher(server), run, 15, prompts_per_batch=4, cache=False)
+    summary = generate_events(teacher(server), run, 15, prompts_per_batch=4)
     lines = shard.read_text().splitlines()
     assert all(json.loads(line) for line in lines) and summary.events == len(lines) == 15
 
@@ -180,7 +180,7 @@ def test_custom_seed_file_and_bad_inputs(server: StubServer, tmp_path: Path) -> 
     seeds = tmp_path / "seeds.txt"
     seeds.write_text("PersonX walks the dog\nPersonX bakes bread\nperson x paints a wall.\n")
     server.state.log.clear()
-    generate_events(teacher(server), tmp_path / "run", 5, seeds, prompts_per_batch=2, cache=False)
+    generate_events(teacher(server), tmp_path / "run", 5, seeds, prompts_per_batch=2)
     prompt = server.state.log[0]["prompt"]
     assert "PersonX paints a wall" in prompt and "PersonX bakes bread" in prompt and prompt.endswith("4.")
     one = tmp_path / "one.txt"
@@ -190,4 +190,4 @@ def test_custom_seed_file_and_bad_inputs(server: StubServer, tmp_path: Path) -> 
     with pytest.raises(InputError, match="cannot read"):
         generate_events(teacher(server), tmp_path / "r3", 5, tmp_path / "missing.txt")
     with pytest.raises(InputError, match="seed"):
-        generate_events(teacher(server), tmp_path / "run", 5, prompts_per_batch=2, seed=7, cache=False)
+        generate_events(teacher(server), tmp_path / "run", 5, prompts_per_batch=2, seed=7)

@@ -36,7 +36,7 @@ def teacher(server: StubServer, **kw: object) -> OpenAITeacher:
 @pytest.fixture
 def run_with_events(server: StubServer, tmp_path: Path) -> Path:
     run = tmp_path / "run"
-    generate_events(teacher(server), run, 12, prompts_per_batch=4, cache=False)
+    generate_events(teacher(server), run, 12, prompts_per_batch=4)
     return run
 
 
@@ -74,7 +74,7 @@ def test_parse_tail_and_filters() -> None:
 
 
 def test_generate_inferences_writes_loadable_triples(server: StubServer, run_with_events: Path) -> None:
-    summary = generate_inferences(teacher(server), run_with_events, "xWant,xNeed,HinderedBy", 4, cache=False)
+    summary = generate_inferences(teacher(server), run_with_events, "xWant,xNeed,HinderedBy", 4)
     assert summary.complete and summary.pairs == summary.pairs_done == 36
     found = list(read_triples(triple_files(run_with_events)[0], errors=(errors := [])))
     assert not errors and len(found) == summary.triples == summary.new > 0
@@ -123,7 +123,7 @@ def test_chat_mode_fill_in_the_blank_and_bad_inputs(server: StubServer, tmp_path
     events = tmp_path / "events.txt"
     events.write_text("PersonX buys ___ at the store\nPersonX walks to school\n")
     summary = generate_inferences(
-        teacher(server, mode="chat"), tmp_path / "run", "isFilledBy,xIntent", 2, events=events, cache=False
+        teacher(server, mode="chat"), tmp_path / "run", "isFilledBy,xIntent", 2, events=events
     )
     assert summary.pairs == 3  # isFilledBy only for the event with a blank
     with pytest.raises(InputError, match="no events"):
@@ -145,13 +145,11 @@ def test_local_tiny_model_runs_both_stages(tmp_path: Path) -> None:
     """A random tiny GPT-2 writes nonsense: the run must count and keep it, never crash."""
     t = LocalTeacher.load(tiny_gpt2(tmp_path / "tiny"), Settings(), batch_size=4, seed=0)
     run = tmp_path / "run"
-    events = generate_events(t, run, 5, prompts_per_batch=4, max_prompts=8, max_tokens=12, cache=False)
+    events = generate_events(t, run, 5, prompts_per_batch=4, max_prompts=8, max_tokens=12)
     assert events.stats["prompts"] == 8 and not events.complete and "prompt limit" in (events.stopped or "")
     rejects = [json.loads(x) for x in (run / "rejects.jsonl").read_text().splitlines()]
     assert len(rejects) == events.stats["rejected"] > 0 and all("raw" in r for r in rejects)
-    inf = generate_inferences(
-        t, run, "xWant", 2, events=["PersonX buys a car", "PersonX eats"], max_tokens=6, cache=False
-    )
+    inf = generate_inferences(t, run, "xWant", 2, events=["PersonX buys a car", "PersonX eats"], max_tokens=6)
     assert inf.complete and inf.stats["completions"] == 4
     assert inf.stats["accepted"] + inf.stats["rejected"] + inf.stats["duplicates"] == 4
     assert t.usage.requests == 8 + 2

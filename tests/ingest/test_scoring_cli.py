@@ -114,7 +114,7 @@ def test_errors_name_what_is_wrong(
     trained: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, critic, sample = trained
-    from skd.core.settings import get_settings
+    from skd.cli.common import get_settings
 
     monkeypatch.delenv("SKD_CRITIC_PATH", raising=False)
     get_settings.cache_clear()
