@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 
 from skd.core.errors import ConfigError, GraphUnavailableError
+from skd.core.files import write_json
 
 DATABASE = "kg"
 USER = "root"
@@ -157,9 +158,7 @@ class EmbeddedArcadeDB:
                     f"ArcadeDB exited with code {proc.returncode} while starting; see {self.log_path}"
                 )
             if _port_open(bolt) and self._http_ready(info):
-                tmp = self.info_path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(asdict(info)))
-                tmp.replace(self.info_path)
+                write_json(self.info_path, asdict(info), indent=None)
                 return info
             time.sleep(0.2)
         proc.kill()

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from skd.core.errors import InputError
 from skd.graph_schema.records import Triple, make_triple, triple_from_json
@@ -38,19 +38,19 @@ class Numbered:
     triple: Triple
 
 
-def _parse_tsv(text: str, source: str) -> Triple:
+def _parse_tsv(text: str, source: str) -> tuple[Triple, None]:
     cols = text.split("\t")
     if len(cols) != 3:
         raise InputError(f"expected 3 tab-separated columns (head, relation, tail), found {len(cols)}")
-    return make_triple(cols[0], cols[1], cols[2], sources=[source])
+    return make_triple(cols[0], cols[1], cols[2], sources=[source]), None
 
 
-def _parse_jsonl(text: str, source: str) -> Triple:
+def _parse_jsonl(text: str, source: str) -> tuple[Triple, dict[str, Any]]:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(f"invalid JSON: {e.msg}") from e
-    return triple_from_json(obj, default_source=source)
+    return triple_from_json(obj, default_source=source), obj
 
 
 def file_format(path: Path) -> str:
@@ -63,20 +63,32 @@ def file_format(path: Path) -> str:
     raise InputError(f"{path}: unknown triples format {suffix!r} (use .tsv or .jsonl)")
 
 
-def read_triples(
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One non-blank line of a triples file: its text, its triple (None when malformed) and, for JSONL,
+    every field the producer wrote."""
+
+    line: int
+    text: str
+    triple: Triple | None
+    fields: dict[str, Any] | None
+
+
+def read_rows(
     path: Path,
     source: str | None = None,
     strict: bool = False,
     errors: list[LineError] | None = None,
     start_line: int = 0,
-) -> Iterator[Numbered]:
-    """Yield the triples of one file with their line numbers, skipping (and recording) bad lines.
+) -> Iterator[Row]:
+    """Every non-blank line of one file, parsed; a bad line is recorded in `errors` (or raised, with
+    `strict`) and still yielded, with no triple, so a rewriter can keep it as it was.
 
     `source` defaults to `atomic2020` for TSV and to the row's own field (else `import`) for JSONL.
-    With `strict`, the first bad line raises InputError. Lines up to `start_line` are skipped unparsed.
+    Lines up to `start_line` are skipped unparsed.
     """
     fmt = file_format(path)
-    parse: Callable[[str, str], Triple] = _parse_tsv if fmt == "tsv" else _parse_jsonl
+    parse: Callable[[str, str], tuple[Triple, dict[str, Any] | None]] = _parse_tsv if fmt == "tsv" else _parse_jsonl
     src = source or ("atomic2020" if fmt == "tsv" else "import")
     try:
         handle: IO[str] = path.open(encoding="utf-8", newline="")
@@ -90,13 +102,29 @@ def read_triples(
             if not text.strip():
                 continue
             try:
-                yield Numbered(str(path), number, parse(text, src))
+                triple, fields = parse(text, src)
             except InputError as e:
                 err = LineError(str(path), number, str(e))
                 if strict:
                     raise InputError(str(err)) from e
                 if errors is not None:
                     errors.append(err)
+                yield Row(number, text, None, None)
+                continue
+            yield Row(number, text, triple, fields)
+
+
+def read_triples(
+    path: Path,
+    source: str | None = None,
+    strict: bool = False,
+    errors: list[LineError] | None = None,
+    start_line: int = 0,
+) -> Iterator[Numbered]:
+    """The triples of one file with their line numbers, skipping (and recording) bad lines; see `read_rows`."""
+    for row in read_rows(path, source, strict, errors, start_line):
+        if row.triple is not None:
+            yield Numbered(str(path), row.line, row.triple)
 
 
 def triple_files(path: Path) -> list[Path]:

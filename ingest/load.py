@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from skd.core.errors import InputError
+from skd.core.files import write_json
 from skd.graph_schema.store import GraphStore
 from skd.graph_schema.triples_io import LineError, read_triples, triple_files
 
@@ -60,10 +60,7 @@ class Checkpoint:
             return 0
 
     def save(self, line: int) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"line": line}))
-        os.replace(tmp, self.path)
+        write_json(self.path, {"line": line}, indent=None)
 
     def done(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from skd.core.errors import InputError
+from skd.core.files import write_json
 
 __all__ = ["ProgressCallback", "RunFolder", "RunStats", "ShardWriter", "now_iso"]
 
@@ -182,12 +183,7 @@ class RunFolder:
             raise InputError(f"{p} is not valid JSON ({e.msg}); is this a run folder?") from e
 
     def _save(self, name: str, obj: dict[str, Any]) -> None:
-        tmp = self.path / f".{name}.tmp"
-        with tmp.open("w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, ensure_ascii=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path / name)  # atomic: readers see the old manifest or the new one
+        write_json(self.path / name, obj)  # atomic: readers see the old manifest or the new one
 
     def stage_config(self, stage: str, config: dict[str, Any], fixed: tuple[str, ...]) -> dict[str, Any]:
         """Record a stage's configuration; on resume, the `fixed` keys must match what the run began with

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from skd.core.errors import InputError
-from skd.graph_schema.records import Triple, make_triple, triple_from_json
-from skd.graph_schema.triples_io import LineError, file_format, read_triples, triple_files
+from skd.core.files import atomic_write, write_json
+from skd.graph_schema.records import Triple
+from skd.graph_schema.triples_io import LineError, Row, file_format, read_rows, read_triples, triple_files
 from skd.models.critic import Critic, ProgressFn
 
 #: Rows scored together: large enough that sorting by length keeps padding low, small enough to resume often.
@@ -142,9 +143,7 @@ class _Resumable:
     def checkpoint(self, line: int) -> None:
         self.fh.flush()
         note = {"line": line, "offset": self.fh.tell()}
-        tmp = self.pos.with_name(self.pos.name + ".tmp")
-        tmp.write_text(json.dumps(note), encoding="utf-8")
-        os.replace(tmp, self.pos)
+        write_json(self.pos, note, indent=None)
 
     def finish(self) -> None:
         self.fh.flush()
@@ -152,36 +151,6 @@ class _Resumable:
         self.fh.close()
         os.replace(self.partial, self.dest)
         self.pos.unlink(missing_ok=True)
-
-
-def _rows(src: Path, start_line: int, errors: list[LineError]) -> Iterator[tuple[int, str, Triple | None, Any]]:
-    """(line number, raw text, triple or None when bad, JSON object or None) for every non-blank line."""
-    fmt = file_format(src)
-    with src.open(encoding="utf-8", newline="") as f:
-        for number, raw in enumerate(f, start=1):
-            text = raw.rstrip("\r\n")
-            if number <= start_line or not text.strip():
-                continue
-            try:
-                if fmt == "jsonl":
-                    try:
-                        obj = json.loads(text)
-                    except json.JSONDecodeError as e:
-                        raise InputError(f"invalid JSON: {e.msg}") from e
-                    yield number, text, triple_from_json(obj), obj
-                else:
-                    yield number, text, _tsv_triple(text), None
-            except InputError as e:
-                errors.append(LineError(str(src), number, str(e)))
-                yield number, text, None, None
-
-
-def _tsv_triple(text: str) -> Triple:
-    """One ATOMIC 2020 TSV line, parsed as `read_triples` does (source `atomic2020`)."""
-    cols = text.split("\t")
-    if len(cols) != 3:
-        raise InputError(f"expected 3 tab-separated columns (head, relation, tail), found {len(cols)}")
-    return make_triple(cols[0], cols[1], cols[2], sources=["atomic2020"])
 
 
 def _scored_row(triple: Triple, obj: Any, score: float) -> dict[str, Any]:
@@ -231,19 +200,19 @@ def score_path(
         if sink.start_line:
             done += _count_lines_upto(src, sink.start_line)
         fmt = file_format(src)
-        for chunk in _chunks(_rows(src, sink.start_line, errors), CHUNK):
-            good = [(t, obj) for _, _, t, obj in chunk if t is not None]
-            scores = iter(critic.score([t for t, _ in good], batch_size=batch_size))
-            for _, text, triple, obj in chunk:
-                if triple is None:
+        chunk: list[Row]
+        for chunk in _chunks(read_rows(src, errors=errors, start_line=sink.start_line), CHUNK):
+            scores = iter(critic.score([r.triple for r in chunk if r.triple is not None], batch_size=batch_size))
+            for row in chunk:
+                if row.triple is None:
                     if fmt == "jsonl":
-                        sink.fh.write(text + "\n")  # in place: never drop what someone else wrote
+                        sink.fh.write(row.text + "\n")  # in place: never drop what someone else wrote
                     continue
                 s = next(scores)
                 score_sum += s
                 summary.scored += 1
-                sink.fh.write(json.dumps(_scored_row(triple, obj, s), ensure_ascii=False) + "\n")
-            sink.checkpoint(chunk[-1][0])
+                sink.fh.write(json.dumps(_scored_row(row.triple, row.fields, s), ensure_ascii=False) + "\n")
+            sink.checkpoint(chunk[-1].line)
             done += len(chunk)
             if progress:
                 progress("scoring", done, total)
@@ -299,9 +268,7 @@ def filter_path(
     errors: list[LineError] = []
     total = sum(_count_lines(f) for f in files)
     done = 0
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".partial")
-    with tmp.open("w", encoding="utf-8") as fh:
+    with atomic_write(dest) as fh:
         for f in files:
             for chunk in _chunks(read_triples(f, errors=errors), CHUNK):
                 triples = [n.triple for n in chunk]
@@ -321,7 +288,6 @@ def filter_path(
                 done += len(chunk)
                 if progress:
                     progress("filtering", min(done, total), total)
-    os.replace(tmp, dest)
     summary.bad_lines = len(errors)
     summary.errors = [str(e) for e in errors[:_MAX_ERRORS_KEPT]]
     summary.accepted_by_relation = dict(sorted(summary.accepted_by_relation.items()))

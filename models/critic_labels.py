@@ -14,7 +14,6 @@ trained on human judgments of the teacher's own output.
 from __future__ import annotations
 
 import json
-import os
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from skd.core.errors import InputError
+from skd.core.files import atomic_write
 from skd.graph_schema.records import Triple, triple_from_json
 from skd.graph_schema.text import clean_text, is_none_tail, text_key
 from skd.graph_schema.triples_io import LineError, read_triples
@@ -289,9 +289,7 @@ def bootstrap_labels(
     names, weights = list(mix), list(mix.values())
 
     out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".partial")
-    with tmp.open("w", encoding="utf-8") as fh:
+    with atomic_write(out) as fh:
 
         def write(head: str, relation: str, tail: str, label: int, weak: str) -> None:
             row = {"head": head, "relation": relation, "tail": tail, "label": label, "weak": weak}
@@ -313,6 +311,5 @@ def bootstrap_labels(
                                 write(heads[event], relation, negative, -1, kind)
                                 counts.negatives[kind] += 1
                                 break
-    os.replace(tmp, out)
     counts.out = str(out)
     return counts

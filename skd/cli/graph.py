@@ -59,6 +59,7 @@ def export(
     out: Path = typer.Option(None, "--out", "-o", help="file to write (default: standard output)"),
 ) -> None:
     """Write the graph's triples as ATOMIC TSV or as JSONL with scores, provenance and human labels."""
+    from skd.core.files import atomic_write
     from skd.graph_schema.triples_io import write_jsonl, write_tsv
 
     writer = write_tsv if fmt is ExportFormat.tsv else write_jsonl
@@ -67,10 +68,8 @@ def export(
         if out is None:
             n = writer(triples, sys.stdout)
         else:
-            tmp = out.with_name(out.name + ".partial")
-            with tmp.open("w", encoding="utf-8") as f:
+            with atomic_write(out) as f:
                 n = writer(triples, f)
-            tmp.replace(out)
     console.print(f"exported {n:,} triples")
 
 

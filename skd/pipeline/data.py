@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from skd.core.errors import InputError
+from skd.core.files import atomic_write
 from skd.graph_schema.records import Triple
 from skd.graph_schema.text import is_none_tail, text_key
 from skd.graph_schema.triples_io import LineError, read_triples, triple_files, write_tsv
@@ -53,9 +54,5 @@ def split_heldout(triples: Sequence[Triple], n_events: int, seed: int) -> tuple[
 
 def write_triples_tsv(triples: Iterable[Triple], path: Path) -> int:
     """ATOMIC's own layout, head<TAB>relation<TAB>tail, written whole (a temporary name, then renamed)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    with tmp.open("w", encoding="utf-8") as fh:
-        n = write_tsv(triples, fh)
-    tmp.replace(path)
-    return n
+    with atomic_write(path) as fh:
+        return write_tsv(triples, fh)

@@ -10,7 +10,6 @@ runs and student checkpoints are resumable); with a changed config its files are
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from skd.core.errors import ConfigError, InputError
+from skd.core.files import write_json
 from skd.core.settings import Settings
 from skd.ingest.run import now_iso
 from skd.pipeline.config import PipelineConfig, bundled_path, config_hash, load_config
@@ -89,10 +89,7 @@ class PipelineState:
         return self.data["stages"]
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text(json.dumps(self.data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-        os.replace(tmp, self.path)
+        write_json(self.path, self.data)
 
     def is_done(self, stage: str, digest: str, run_dir: Path) -> bool:
         rec = self.stages.get(stage)
