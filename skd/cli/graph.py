@@ -24,8 +24,13 @@ def load(
     ),
     strict: bool = typer.Option(False, "--strict", help="stop at the first bad line, before writing anything"),
     restart: bool = typer.Option(False, "--restart", help="ignore the checkpoint of an interrupted load"),
+    everything: bool = typer.Option(
+        False, "--all", help="for a run folder: every teacher triple, critic rejects included (default: accepted)"
+    ),
 ) -> None:
-    """Load triples into the graph; bad lines are reported and skipped. Resumes an interrupted load."""
+    """Load triples into the graph; bad lines are reported and skipped. Resumes an interrupted load.
+
+    A run folder loads what its critic accepted, with their scores; --all loads every teacher triple."""
     from skd.ingest.load import load_path
 
     s = get_settings()
@@ -43,6 +48,7 @@ def load(
             strict=strict,
             resume=not restart,
             progress=on_progress,
+            everything=everything,
         )
     for err in report.errors[:50]:
         console.print(f"[yellow]skipped[/] {err}")

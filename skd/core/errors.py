@@ -45,3 +45,9 @@ class TeacherError(ModelError):
 
 class BudgetExceededError(TeacherError):
     """A cap on requests, tokens or cost was reached; the run stops cleanly and can be resumed."""
+
+
+class IncompleteRunError(SkdError):
+    """A job ended before its work was done (a prompt limit, pairs left over); running it again resumes."""
+
+    exit_code = 5

@@ -13,19 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skd.core.errors import BudgetExceededError, InputError
+from skd.core.errors import BudgetExceededError, IncompleteRunError, InputError, TeacherError
 from skd.core.settings import Settings
 from skd.graph_schema.records import Triple
 from skd.graph_schema.text import text_key
 from skd.graph_schema.triples_io import read_triples, triple_files
-from skd.ingest.run import read_rows
+from skd.ingest.run import ACCEPTED_FILE, SCORED_DIR, Stop, read_rows
 from skd.pipeline.config import PipelineConfig
 from skd.pipeline.data import read_graph, split_heldout, take_events, write_triples_tsv
 
 __all__ = ["STAGES", "Stage", "StageContext", "StageOutput", "stage_names"]
 
-EVENTS_DIR, INFERENCES_DIR, CRITIC_DIR, SCORED_DIR = "events", "inferences", "critic", "scored"
-ACCEPTED, HELDOUT, STUDENT_DIR, EVALUATION = "accepted.jsonl", "heldout-references.tsv", "student", "evaluation"
+EVENTS_DIR, INFERENCES_DIR, CRITIC_DIR = "events", "inferences", "critic"
+HELDOUT, STUDENT_DIR, EVALUATION = "heldout-references.tsv", "student", "evaluation"
 
 
 class ProgressSink:
@@ -136,13 +136,13 @@ def _teacher_usage(teacher: Any) -> dict[str, Any]:
     return {k: getattr(usage, k, 0) for k in fields}
 
 
-def _stopped(what: str, stopped: str | None, have: int) -> None:
+def _stopped(what: str, stop: Stop | None, stopped: str | None, have: int) -> None:
     """A teacher stage that stopped early: a spending cap leaves it unfinished (resumable); running out of
-    prompts with something to show is accepted; with nothing, it is an error."""
-    if stopped and "cap" in stopped:
+    prompts with something to show is accepted; with nothing, the teacher failed."""
+    if stop is Stop.BUDGET:
         raise BudgetExceededError(f"{what} stopped: {stopped}")
     if have == 0:
-        raise InputError(f"{what}: the teacher produced nothing usable ({stopped or 'no output'})")
+        raise TeacherError(f"{what}: the teacher produced nothing usable ({stopped or 'no output'})")
 
 
 # -- 1. teacher events --------------------------------------------------------------------------------------
@@ -220,7 +220,7 @@ def _events(ctx: StageContext) -> StageOutput:
         cache=ctx.settings.request_cache_path if ctx.config.teacher.cache else None,
         progress=lambda st: ctx.progress.update("events accepted", st.done, st.total),
     )
-    _stopped("event generation", summary.stopped, summary.events)
+    _stopped("event generation", summary.stop, summary.stopped, summary.events)
     stats = summary.stats
     return StageOutput(
         outputs={"events": EVENTS_DIR},
@@ -281,9 +281,11 @@ def _inferences(ctx: StageContext) -> StageOutput:
         cache=ctx.settings.request_cache_path if ctx.config.teacher.cache else None,
         progress=lambda st: ctx.progress.update("(event, relation) pairs", st.done, st.total),
     )
-    _stopped("inference generation", summary.stopped, summary.triples)
+    _stopped("inference generation", summary.stop, summary.stopped, summary.triples)
     if not summary.complete:
-        raise InputError(f"inference generation finished {summary.pairs_done} of {summary.pairs} pairs; run again")
+        raise IncompleteRunError(
+            f"inference generation finished {summary.pairs_done} of {summary.pairs} pairs; run again to resume"
+        )
     stats = summary.stats
     return StageOutput(
         outputs={"triples": INFERENCES_DIR},
@@ -394,7 +396,7 @@ def _filter(ctx: StageContext) -> StageOutput:
     kept = filter_path(
         critic,
         ctx.path(SCORED_DIR),
-        ctx.path(ACCEPTED),
+        ctx.path(ACCEPTED_FILE),
         recall_level=cfg.recall_level,
         batch_size=cfg.batch_size,
         progress=report,
@@ -409,7 +411,7 @@ def _filter(ctx: StageContext) -> StageOutput:
         for rel, n in generated.items()
     }
     return StageOutput(
-        outputs={"scored": SCORED_DIR, "accepted": ACCEPTED},
+        outputs={"scored": SCORED_DIR, "accepted": ACCEPTED_FILE},
         counts={
             "scored": scored.scored,
             "mean_score": scored.mean_score,
@@ -575,7 +577,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("events", "teacher events", _events_part, (EVENTS_DIR,), _events),
     Stage("inferences", "teacher inferences", _inferences_part, (INFERENCES_DIR,), _inferences),
     Stage("critic", "critic", _critic_part, (CRITIC_DIR, HELDOUT), _critic),
-    Stage("filter", "critic score + filter", _filter_part, (SCORED_DIR, ACCEPTED), _filter),
+    Stage("filter", "critic score + filter", _filter_part, (SCORED_DIR, ACCEPTED_FILE), _filter),
     Stage("load", "load into the graph", _load_part, ("load-checkpoints",), _load),
     Stage("student", "student training", _student_part, (STUDENT_DIR,), _student),
     Stage("evaluate", "student vs teacher", _evaluate_part, (f"{EVALUATION}.json", f"{EVALUATION}.md"), _evaluate),

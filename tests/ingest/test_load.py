@@ -150,3 +150,51 @@ def test_loading_a_missing_path_is_a_clear_error(store: GraphStore, tmp_path: Pa
         load_path(store, tmp_path / "nope.tsv", checkpoints=tmp_path / "ck")
     with pytest.raises(InputError, match="unknown triples format"):
         list(read_triples(tmp_path.parent / "x.csvx"))
+
+
+def _run_folder(root: Path, accepted: bool) -> Path:
+    """A run folder as generation and the critic leave it: raw shards, scored shards, what was accepted."""
+    rows = [("PersonX runs", "xWant", "to rest", 0.9), ("PersonX runs", "xNeed", "a gas leak", 0.1)]
+    (root / "scored").mkdir(parents=True)
+    (root / "config.json").write_text("{}")
+    with (root / "triples-00000.jsonl").open("w") as raw, (root / "scored" / "triples-00000.jsonl").open("w") as sc:
+        for h, r, t, s in rows:
+            row = {"head": h, "relation": r, "tail": t, "sources": ["teacher"]}
+            raw.write(json.dumps(row) + "\n")
+            sc.write(json.dumps({**row, "critic_score": s}) + "\n")
+    if accepted:
+        (root / "accepted.jsonl").write_text(
+            json.dumps(
+                {
+                    **dict(zip(("head", "relation", "tail"), rows[0][:3], strict=True)),
+                    "sources": ["teacher"],
+                    "critic_score": 0.9,
+                }
+            )
+            + "\n"
+        )
+    return root
+
+
+def test_a_run_folder_loads_what_the_critic_accepted(store: GraphStore, tmp_path: Path) -> None:
+    run = _run_folder(tmp_path / "run", accepted=True)
+    report = load_path(store, run, checkpoints=tmp_path / "ck")
+    assert report.files == [str(run / "accepted.jsonl")] and report.triples == 1
+    edge = store.triple("PersonX runs", "xWant", "to rest")
+    assert edge is not None and edge.score == pytest.approx(0.9)
+    assert store.triple("PersonX runs", "xNeed", "a gas leak") is None  # the critic's reject stays out
+    everything = load_path(store, run, checkpoints=tmp_path / "ck", everything=True)
+    assert everything.files == [str(run / "scored" / "triples-00000.jsonl")] and everything.triples == 2
+    rejected = store.triple("PersonX runs", "xNeed", "a gas leak")
+    assert rejected is not None and rejected.score == pytest.approx(0.1)  # --all keeps every score
+
+
+def test_an_unfiltered_run_folder_needs_the_critic_or_all(store: GraphStore, tmp_path: Path) -> None:
+    run = _run_folder(tmp_path / "run", accepted=False)
+    with pytest.raises(InputError, match=r"no accepted\.jsonl.*--all"):
+        load_path(store, run, checkpoints=tmp_path / "ck")
+    assert store.stats()["triples"] == 0
+    result = _skd("load", str(run))
+    assert result.returncode == 2 and "--all" in result.stderr
+    assert _skd("load", "--all", str(run)).returncode == 0
+    assert store.stats()["triples"] == 2

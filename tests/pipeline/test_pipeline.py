@@ -316,3 +316,18 @@ def test_a_config_pointing_into_a_folder_a_stage_rewrites_is_refused(
     with pytest.raises(ConfigError, match=r"inside .*critic"):
         run_pipeline(cfg, settings=settings, until_stage="critic")
     assert (inside / "keep.txt").read_text() == "mine"
+
+
+def test_stage_outcomes_are_decided_by_their_type_not_their_wording() -> None:
+    from skd.core.errors import IncompleteRunError, InputError, TeacherError
+    from skd.ingest.run import Stop
+    from skd.pipeline.stages import _stopped
+
+    with pytest.raises(BudgetExceededError, match="out of money"):
+        _stopped("event generation", Stop.BUDGET, "out of money", 10)  # no word "cap" needed
+    _stopped("event generation", Stop.PROMPT_LIMIT, "prompt limit reached (a cap of 8)", 3)  # accepted as is
+    _stopped("event generation", None, None, 3)
+    with pytest.raises(TeacherError, match="nothing usable"):
+        _stopped("event generation", Stop.PROMPT_LIMIT, "prompt limit reached", 0)
+    # an unfinished job is not the user's bad input
+    assert not issubclass(IncompleteRunError, InputError) and IncompleteRunError.exit_code != InputError.exit_code
