@@ -96,6 +96,7 @@ class EmbeddedArcadeDB:
         self.start_timeout_s = start_timeout_s
         self.info_path = root / "server.json"
         self.log_path = root / "server.log"
+        self.password_path = root / "root-password"
 
     def status(self) -> ServerInfo | None:
         """The running server, or None (a stale `server.json` is removed)."""
@@ -182,7 +183,7 @@ class EmbeddedArcadeDB:
 
     def _password(self) -> str:
         """The root password, made once and kept (mode 600) beside the data."""
-        path = self.root / "root-password"
+        path = self.password_path
         if path.exists():
             return path.read_text().strip()
         pw = secrets.token_urlsafe(18)

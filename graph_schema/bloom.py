@@ -38,7 +38,7 @@ _EDGE_PROPERTIES = (
     ("teachers", "array"),
     ("prompts", "array"),
     ("labels", "array"),
-    ("created_at", "string"),
+    ("created_at", "number"),  # epoch milliseconds, as the store writes it
 )
 _PALETTE = [
     "#FFE081",
@@ -114,7 +114,8 @@ def _event_param() -> dict[str, Any]:
 
 def search_phrases() -> list[tuple[str, str]]:
     """(phrase, Cypher) pairs: an event's inferences, all of them, per category, and the critic's best."""
-    match_event = "MATCH (e:Event {text: $event})\n"
+    # by key, through its index: case and surrounding spaces do not matter, as they do not for `text_key`
+    match_event = "MATCH (e:Event {key: toLower(trim($event))})\n"
     phrases = [("inferences of $event", match_event + "MATCH p = (e)-[r]->(i:Inference)\nRETURN p")]
     for cat in _CATEGORY_ORDER:
         types = "|".join(r.rel_type for r in _ordered() if r.category is cat)
@@ -124,7 +125,7 @@ def search_phrases() -> list[tuple[str, str]]:
     phrases.append(
         (
             "best inferences of $event",
-            match_event + "MATCH (e)-[r]->(i:Inference)\nWITH e, r, i ORDER BY r.score DESC LIMIT 25\nRETURN e, r, i",
+            match_event + "MATCH (e)-[r]->(i:Inference)\nWITH e, r, i ORDER BY coalesce(r.score, -1.0) DESC LIMIT 25\nRETURN e, r, i",
         )
     )
     return phrases

@@ -8,10 +8,11 @@ from functools import cache
 
 from skd.graph_schema.relations import BY_REL_TYPE
 
-CONSTRAINTS = (
-    "CREATE CONSTRAINT event_key IF NOT EXISTS FOR (e:Event) REQUIRE e.key IS UNIQUE",
-    "CREATE CONSTRAINT inference_key IF NOT EXISTS FOR (i:Inference) REQUIRE i.key IS UNIQUE",
-)
+#: the key constraints by name (each also gives the index that every lookup by key uses)
+CONSTRAINTS = {
+    "event_key": "CREATE CONSTRAINT event_key IF NOT EXISTS FOR (e:Event) REQUIRE e.key IS UNIQUE",
+    "inference_key": "CREATE CONSTRAINT inference_key IF NOT EXISTS FOR (i:Inference) REQUIRE i.key IS UNIQUE",
+}
 
 
 def _checked(rel_type: str) -> str:
@@ -74,8 +75,11 @@ MERGE (h:Event {{key: $hk}}) ON CREATE SET h.text = $h
 MERGE (t:Inference {{key: $tk}}) ON CREATE SET t.text = $t
 MERGE (h)-[r:{_checked(rel_type)}]->(t)
 ON CREATE SET r.sources = ['human'], r.runs = [], r.teachers = [], r.prompts = [], r.labels = [$label],
-              r.created_at = $now
-ON MATCH SET r.labels = coalesce(r.labels, []) + [$label],
+              r.label_ids = [$label_id], r.created_at = $now
+ON MATCH SET r.labels = CASE WHEN $label_id IN coalesce(r.label_ids, []) THEN r.labels
+                             ELSE coalesce(r.labels, []) + [$label] END,
+             r.label_ids = CASE WHEN $label_id IN coalesce(r.label_ids, []) THEN r.label_ids
+                                ELSE coalesce(r.label_ids, []) + [$label_id] END,
              r.sources = CASE WHEN 'human' IN coalesce(r.sources, []) THEN r.sources
                               ELSE coalesce(r.sources, []) + ['human'] END
 RETURN r.labels AS labels, r.score AS score, r.sources AS sources"""
@@ -123,7 +127,6 @@ RETURN count(node) AS n"""
 
 COUNT_EVENTS = "MATCH (e:Event) RETURN count(e) AS n"
 COUNT_INFERENCES = "MATCH (i:Inference) RETURN count(i) AS n"
-COUNT_BY_TYPE = "MATCH (:Event)-[r]->(:Inference) RETURN type(r) AS rel_type, count(r) AS n"
 COUNT_BY_TYPE_AND_SOURCE = """
 MATCH (:Event)-[r]->(:Inference) UNWIND r.sources AS source
 RETURN type(r) AS rel_type, source, count(*) AS n"""
@@ -141,4 +144,12 @@ RETURN e.key AS head_key, e.text AS head, type(r) AS rel_type, i.text AS tail, r
        r.sources AS sources, r.runs AS runs, r.teachers AS teachers, r.prompts AS prompts,
        r.labels AS labels"""
 
-DELETE_ALL = "MATCH (n) WHERE n:Event OR n:Inference DETACH DELETE n"
+#: one batch of `GraphStore.clear`: a whole graph in one transaction would exceed Neo4j's transaction memory
+DELETE_BATCH = "MATCH (n) WHERE n:Event OR n:Inference WITH n LIMIT $limit DETACH DELETE n RETURN count(*) AS n"
+
+
+@cache
+def count_of_type(rel_type: str) -> str:
+    """How many relationships of one type: no labels on either end, so Neo4j answers from its count store
+    instead of scanning (every relationship of the graph runs from an Event to an Inference)."""
+    return f"MATCH ()-[r:{_checked(rel_type)}]->() RETURN count(r) AS n"

@@ -9,9 +9,6 @@ from skd.core.errors import InputError
 from skd.graph_schema.relations import get_relation
 from skd.graph_schema.text import clean_text, text_key
 
-#: Where a triple came from; the graph keeps the list of all of them.
-SOURCES = ("atomic2020", "teacher", "student", "human", "import")
-
 
 @dataclass(slots=True)
 class Triple:

@@ -10,21 +10,33 @@ import base64
 import contextlib
 import threading
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from neo4j import READ_ACCESS, WRITE_ACCESS, Driver, ManagedTransaction, Session
-from neo4j.exceptions import ClientError, ConstraintError, Neo4jError, ServiceUnavailable, SessionExpired
+from neo4j import READ_ACCESS, WRITE_ACCESS, Driver, GraphDatabase, ManagedTransaction, Session
+from neo4j.exceptions import (
+    ClientError,
+    ConstraintError,
+    Neo4jError,
+    ServiceUnavailable,
+    SessionExpired,
+    TransientError,
+)
 
-from skd.core.errors import GraphError, GraphUnavailableError, InputError
+from skd.core.errors import ConfigError, GraphError, GraphUnavailableError, InputError
 from skd.graph_schema import queries
-from skd.graph_schema.dialect import Dialect, lucene_terms
+from skd.graph_schema.dialect import ArcadeDBDialect, Dialect, lucene_terms
 from skd.graph_schema.records import Edge, EventNode, SearchHit, Triple
 from skd.graph_schema.relations import BY_NAME, BY_REL_TYPE, RELATIONS, Relation, get_relation
 from skd.graph_schema.text import clean_text, text_key
 
 ALL_TYPES = [r.rel_type for r in RELATIONS]
+#: tries of an auto-commit read that failed transiently (a leader switch, a lock timeout, a dropped connection)
+READ_TRIES = 3
+#: nodes deleted per transaction by `clear`
+DELETE_BATCH_SIZE = 5000
 
 
 def _now_ms() -> int:
@@ -136,9 +148,19 @@ class GraphStore:
         self.batch_size = batch_size
         self._owns_driver = owns_driver
         self._local = threading.local()
+        # every session, the reused read sessions included, shares one bookmark manager, so a read right
+        # after a write sees it even on a cluster (causal consistency)
+        self.bookmarks = GraphDatabase.bookmark_manager()
+        self._sessions: set[Session] = set()  # each thread's read session, so `close` closes them all
+        self._sessions_lock = threading.Lock()
 
     def close(self) -> None:
-        self._drop_session()
+        with self._sessions_lock:
+            sessions, self._sessions = list(self._sessions), set()
+        for session in sessions:
+            with contextlib.suppress(Exception):
+                session.close()
+        self._local.session = None
         if self._owns_driver:
             self.driver.close()
 
@@ -150,42 +172,55 @@ class GraphStore:
 
     # -- plumbing -------------------------------------------------------------------------------------
     def _session(self) -> Session:
-        """This thread's read session. Reusing it (auto-commit, no bookmark manager) saves most of a
-        lookup's cost: a managed transaction per lookup costs three round trips instead of one."""
+        """This thread's read session. Reusing it (auto-commit) saves most of a lookup's cost: a managed
+        transaction per lookup costs three round trips instead of one."""
         session = getattr(self._local, "session", None)
         if session is None or session.closed():
             session = self.driver.session(
-                database=self.database, default_access_mode=READ_ACCESS, bookmark_manager=None
+                database=self.database, default_access_mode=READ_ACCESS, bookmark_manager=self.bookmarks
             )
             self._local.session = session
+            with self._sessions_lock:
+                self._sessions.add(session)
         return session
 
     def _drop_session(self) -> None:
         session = getattr(self._local, "session", None)
         self._local.session = None
         if session is not None:
+            with self._sessions_lock:
+                self._sessions.discard(session)
             with contextlib.suppress(Exception):
                 session.close()
 
     def _read(self, cypher: str, /, **params: Any) -> list[Any]:
-        try:
-            return list(self._session().run(cypher, params))
-        except (ServiceUnavailable, SessionExpired, OSError) as e:
-            self._drop_session()
-            raise GraphUnavailableError(f"graph unreachable: {e}") from e
-        except Neo4jError as e:
-            self._drop_session()
-            raise GraphError(f"graph query failed: {e.message or e}") from e
-        except BaseException:
-            self._drop_session()
-            raise
+        """One auto-commit read, tried again on a fresh session when it failed transiently."""
+        for attempt in range(READ_TRIES):
+            try:
+                return list(self._session().run(cypher, params))
+            except (ServiceUnavailable, SessionExpired, TransientError, OSError) as e:
+                self._drop_session()
+                if attempt + 1 >= READ_TRIES:
+                    if isinstance(e, TransientError):
+                        raise GraphError(f"graph query failed {READ_TRIES} times: {e.message or e}") from e
+                    raise GraphUnavailableError(f"graph unreachable: {e}") from e
+                time.sleep(0.1 * 2**attempt)
+            except Neo4jError as e:
+                self._drop_session()
+                raise GraphError(f"graph query failed: {e.message or e}") from e
+            except BaseException:
+                self._drop_session()
+                raise
+        raise AssertionError("unreachable")
 
     def _write(self, work: Any) -> Any:
         """Run `work(tx)` in one write transaction, retried on the dialect's MERGE conflicts."""
         attempts = self.dialect.merge_retries + 1
         for attempt in range(attempts):
             try:
-                with self.driver.session(database=self.database, default_access_mode=WRITE_ACCESS) as s:
+                with self.driver.session(
+                    database=self.database, default_access_mode=WRITE_ACCESS, bookmark_manager=self.bookmarks
+                ) as s:
                     return s.execute_write(work)
             except ConstraintError as e:
                 if attempt + 1 >= attempts:
@@ -199,16 +234,36 @@ class GraphStore:
 
     # -- schema ---------------------------------------------------------------------------------------
     def ensure_schema(self) -> None:
-        """Create the key constraints and the full-text index on event text, idempotently."""
+        """Create the key constraints and the full-text index on event text, idempotently, and wait until
+        they are online. Needs schema rights; see `check_schema` for accounts without them."""
         try:
-            with self.driver.session(database=self.database) as s:
-                for stmt in queries.CONSTRAINTS:
+            with self.driver.session(database=self.database, bookmark_manager=self.bookmarks) as s:
+                for stmt in queries.CONSTRAINTS.values():
                     s.run(stmt).consume()
-                self.dialect.ensure_fulltext(lambda q: s.run(q).consume())
+                self.dialect.ensure_fulltext(lambda q: list(s.run(q)))
         except (ServiceUnavailable, SessionExpired) as e:
             raise GraphUnavailableError(f"graph unreachable: {e}") from e
         except ClientError as e:
-            raise GraphError(f"cannot create the graph schema: {e.message or e}") from e
+            raise GraphError(
+                f"cannot create the graph schema ({e.code}): {e.message or e}; create it once as a user with "
+                "schema rights (`skd db start` or `skd load`)"
+            ) from e
+
+    def check_schema(self) -> None:
+        """Check that the schema `ensure_schema` makes is there, without schema rights; say what is missing.
+        Where the server cannot list its schema (ArcadeDB), it is ensured instead."""
+        if isinstance(self.dialect, ArcadeDBDialect):
+            self.ensure_schema()
+            return
+        try:
+            missing = self.dialect.missing_schema(lambda q: self._read(q), queries.CONSTRAINTS)
+        except GraphError as e:
+            raise ConfigError(f"cannot read the graph's schema: {e}") from e
+        if missing:
+            raise ConfigError(
+                f"the graph lacks {', '.join(missing)}: create the schema once as a user with schema rights "
+                "(`skd db start`, or any `skd load`)"
+            )
 
     # -- writes ---------------------------------------------------------------------------------------
     def upsert(self, triples: Sequence[Triple]) -> int:
@@ -250,12 +305,17 @@ class GraphStore:
 
         return self._write(work) if grouped else 0
 
-    def annotate(self, head: str, relation: str, tail: str, label: int) -> Edge:
-        """Keep a human acceptability label on a triple (made if new); returns the updated edge."""
+    def annotate(self, head: str, relation: str, tail: str, label: int, label_id: str | None = None) -> Edge:
+        """Keep a human acceptability label on a triple (made if new); returns the updated edge.
+
+        `label_id` names this judgment (a fresh one by default): storing it twice, as a retried transaction
+        would, keeps one label.
+        """
         h, t = clean_text(head), clean_text(tail)
         if not h or not t:
             raise InputError("head and tail must not be empty")
         rel = get_relation(relation)
+        judgment = label_id or uuid.uuid4().hex
 
         def work(tx: ManagedTransaction) -> Any:
             return tx.run(
@@ -265,6 +325,7 @@ class GraphStore:
                 tk=text_key(t),
                 t=t,
                 label=int(label),
+                label_id=judgment,
                 now=_now_ms(),
             ).single(strict=True)
 
@@ -282,8 +343,13 @@ class GraphStore:
         )
 
     def clear(self) -> None:
-        """Delete every Event and Inference (tests and `skd db reset`)."""
-        self._write(lambda tx: tx.run(queries.DELETE_ALL).consume())
+        """Delete every Event and Inference (tests and `skd db reset`), a batch of nodes per transaction."""
+
+        def one_batch(tx: ManagedTransaction) -> int:
+            return int(tx.run(queries.DELETE_BATCH, limit=DELETE_BATCH_SIZE).single(strict=True)["n"])
+
+        while self._write(one_batch):
+            pass
 
     # -- reads ----------------------------------------------------------------------------------------
     def event(self, text_or_key: str) -> EventNode | None:
@@ -366,11 +432,8 @@ class GraphStore:
 
     def stats(self) -> dict[str, Any]:
         """Counts of events, inferences and triples, per relation and per source."""
-        by_rel = {
-            BY_REL_TYPE[r["rel_type"]].name: int(r["n"])
-            for r in self._read(queries.COUNT_BY_TYPE)
-            if r["rel_type"] in BY_REL_TYPE
-        }
+        counted = {r.name: int(self._read(queries.count_of_type(r.rel_type))[0]["n"]) for r in RELATIONS}
+        by_rel = {name: n for name, n in counted.items() if n}
         by_source: dict[str, int] = defaultdict(int)
         by_rel_source: dict[str, dict[str, int]] = defaultdict(dict)
         for r in self._read(queries.COUNT_BY_TYPE_AND_SOURCE):
@@ -381,6 +444,7 @@ class GraphStore:
             by_rel_source[name][r["source"]] = int(r["n"])
         return {
             "backend": self.dialect.name,
+            "version": self.dialect.version,
             "events": int(self._read(queries.COUNT_EVENTS)[0]["n"]),
             "inferences": int(self._read(queries.COUNT_INFERENCES)[0]["n"]),
             "triples": sum(by_rel.values()),

@@ -62,7 +62,7 @@ class CriticConfig:
     """Everything needed to rebuild and use a critic, saved as `critic.json` beside the weights."""
 
     encoder: str = "all-MiniLM-L6-v2"  # what it was trained from (a built-in name, id or path), for the record
-    mode: str = "head"  # one of MODES; "head" here because critics saved before `pair` existed lack none
+    mode: str = "pair"  # one of MODES
     max_length: int = 64
     hidden: int = 256
     dropout: float = 0.1
@@ -81,7 +81,9 @@ class CriticConfig:
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> CriticConfig:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in obj.items() if k in known})
+        given = {k: v for k, v in obj.items() if k in known}
+        given.setdefault("mode", "head")  # critics saved before `pair` existed were all `head` and lack the field
+        return cls(**given)
 
 
 def mean_pool(encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

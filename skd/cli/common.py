@@ -69,12 +69,12 @@ def print_json(obj: Any) -> None:
 
 
 @contextmanager
-def open_store(settings: Settings | None = None) -> Iterator[Any]:
+def open_store(settings: Settings | None = None, ensure_schema: bool | None = None) -> Iterator[Any]:
     """The graph store for this command: the configured Neo4j, or the embedded ArcadeDB (started if needed)."""
     from skd.graph_schema.connect import connect
 
     with console.status("connecting to the graph"):
-        store = connect(settings or get_settings())
+        store = connect(settings or get_settings(), ensure_schema=ensure_schema)
     try:
         yield store
     finally:

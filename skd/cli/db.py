@@ -1,66 +1,96 @@
-"""`skd db start|stop|status|reset`: the embedded ArcadeDB server, or a check of the configured Neo4j."""
+"""`skd db start|stop|status|reset`: the local graph server (ArcadeDB or Neo4j), or a check of the configured one."""
 
 from __future__ import annotations
 
 import typer
 
 from skd.cli.common import console, get_settings, handle_errors, open_store, print_json
+from skd.core.settings import Settings
 
 app = typer.Typer(
-    help="Manage the graph database (the embedded ArcadeDB unless SKD_GRAPH_URI is set).", no_args_is_help=True
+    help="Manage the graph database: a local ArcadeDB or Neo4j server (SKD_GRAPH_BACKEND) unless SKD_GRAPH_URI is set.",
+    no_args_is_help=True,
 )
 
+BACKEND_HELP = "local server: arcadedb or neo4j (default: SKD_GRAPH_BACKEND)"
+
+
+def _settings(backend: str | None) -> Settings:
+    s = get_settings()
+    return s.model_copy(update={"graph_backend": backend}) if backend else s
+
 
 @app.command()
 @handle_errors
-def start() -> None:
-    """Start the embedded ArcadeDB server (reused if already running) and create the schema."""
+def start(backend: str | None = typer.Option(None, "--backend", help=BACKEND_HELP)) -> None:
+    """Start the local server (reused if already running) and create the schema."""
     from skd.graph_schema.connect import embedded_server
 
-    s = get_settings()
+    s = _settings(backend)
     if not s.embedded:
-        console.print(f"SKD_GRAPH_URI is set ({s.graph_uri}): nothing to start; checking it instead")
+        console.print(f"SKD_GRAPH_URI is set ({s.graph_uri}): nothing to start; creating its schema instead")
     else:
-        with console.status("starting ArcadeDB"):
-            info = embedded_server(s).start()
-        console.print(f"ArcadeDB running: pid {info.pid}, {info.bolt_uri}, data in {s.arcadedb_dir}")
-    with open_store() as store:
-        store.ensure_schema()
+        server = embedded_server(s)
+        with console.status(f"starting {s.graph_backend}"):
+            info = server.start()
+        console.print(
+            f"{s.graph_backend} running: pid {info.pid}, {info.bolt_uri}, user {info.user}, data in {server.root}"
+        )
+    with open_store(s, ensure_schema=True) as store:
+        console.print(f"schema ready on {store.dialect.name} {store.dialect.version}")
 
 
 @app.command()
 @handle_errors
-def stop() -> None:
-    """Stop the embedded ArcadeDB server."""
+def stop(backend: str | None = typer.Option(None, "--backend", help=BACKEND_HELP)) -> None:
+    """Stop the local server."""
     from skd.graph_schema.connect import embedded_server
 
-    stopped = embedded_server(get_settings()).stop()
-    console.print("ArcadeDB stopped" if stopped else "ArcadeDB was not running")
+    s = _settings(backend)
+    stopped = embedded_server(s).stop()
+    console.print(f"{s.graph_backend} stopped" if stopped else f"{s.graph_backend} was not running")
 
 
 @app.command()
 @handle_errors
-def status() -> None:
-    """Print where the graph is and whether it answers, as JSON."""
+def status(backend: str | None = typer.Option(None, "--backend", help=BACKEND_HELP)) -> None:
+    """Print where the graph is, what it runs and whether it answers, as JSON (exit 1 when it does not)."""
     from skd.graph_schema.connect import embedded_server
 
-    s = get_settings()
+    s = _settings(backend)
     if s.embedded:
-        info = embedded_server(s).status()
+        server = embedded_server(s)
+        info = server.status()
+        version = None
+        if info is not None:
+            with open_store(s) as store:
+                version = store.dialect.version
         print_json(
             {
-                "backend": "arcadedb-embedded",
+                "backend": s.graph_backend,
+                "local": True,
                 "running": info is not None,
+                "version": version,
                 "pid": info.pid if info else None,
                 "bolt_uri": info.bolt_uri if info else None,
-                "data_dir": str(s.arcadedb_dir),
+                "user": info.user if info else None,
+                "password_file": str(server.password_path) if info else None,
+                "data_dir": str(server.root),
             }
         )
         if info is None:
             raise typer.Exit(1)
     else:
-        with open_store() as store:
-            print_json({"backend": store.dialect.name, "uri": s.graph_uri, "running": True})
+        with open_store(s) as store:
+            print_json(
+                {
+                    "backend": store.dialect.name,
+                    "local": False,
+                    "version": store.dialect.version,
+                    "uri": s.graph_uri,
+                    "running": True,
+                }
+            )
 
 
 @app.command()

@@ -34,7 +34,7 @@ def load(
     from skd.ingest.load import load_path
 
     s = get_settings()
-    with open_store() as store, progress() as bar:
+    with open_store(ensure_schema=True) as store, progress() as bar:
         task = bar.add_task("loading", total=None)
 
         def on_progress(file: Path, done: int, total: int, triples: int) -> None:

@@ -19,7 +19,9 @@ class Settings(BaseSettings):
     # -- where local state lives (embedded database, caches, trained models) --
     data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("skd", appauthor=False)))
 
-    # -- the graph: a Neo4j URI in production; unset means the embedded ArcadeDB --
+    # -- the graph: a Neo4j URI in production; unset means a local server this project runs --
+    #: which local server runs when SKD_GRAPH_URI is unset: the bundled ArcadeDB, or Neo4j from Maven jars
+    graph_backend: Literal["arcadedb", "neo4j"] = "arcadedb"
     graph_uri: str | None = None
     graph_user: str | None = None
     graph_password: SecretStr | None = None
@@ -35,6 +37,14 @@ class Settings(BaseSettings):
     #: than the default G1 on small machines
     arcadedb_jvm_options: str = "-XX:+UseParallelGC"
     arcadedb_start_timeout_s: float = Field(default=60.0, gt=0)
+    #: the local Neo4j: its jars (unset: graph_schema/neo4j/target/lib, where ./setup.sh resolves them)
+    neo4j_lib_dir: Path | None = None
+    #: the Java 17+ that runs it (unset: JAVA_HOME, then `java` on PATH)
+    neo4j_java: str | None = None
+    neo4j_heap: str = "512m"
+    neo4j_pagecache: str = "256m"
+    neo4j_jvm_options: str = ""
+    neo4j_start_timeout_s: float = Field(default=120.0, gt=0)
 
     # -- the teacher: an OpenAI-compatible endpoint, or a local transformers model --
     teacher_base_url: str | None = None
@@ -88,12 +98,16 @@ class Settings(BaseSettings):
 
     @property
     def embedded(self) -> bool:
-        """True when no graph URI is configured, so the project runs its own ArcadeDB."""
+        """True when no graph URI is configured, so the project runs its own server (`graph_backend`)."""
         return not self.graph_uri
 
     @property
     def arcadedb_dir(self) -> Path:
         return self.data_dir / "arcadedb"
+
+    @property
+    def neo4j_dir(self) -> Path:
+        return self.data_dir / "neo4j"
 
     @property
     def cache_dir(self) -> Path:

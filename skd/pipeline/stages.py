@@ -100,7 +100,7 @@ class StageContext:
             from skd.graph_schema.connect import connect
 
             self.progress.update("connecting to the graph", 0, None)
-            self._store = connect(self.settings)
+            self._store = connect(self.settings, ensure_schema=True)
         return self._store
 
     def close(self) -> None:

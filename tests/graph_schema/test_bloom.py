@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from skd.cli.main import app
@@ -97,3 +98,14 @@ def test_cli_writes_the_perspective(tmp_path: Path) -> None:
     assert json.loads(out.read_text()) == perspective()
     printed = CliRunner().invoke(app, ["bloom-perspective"])
     assert printed.exit_code == 0 and json.loads(printed.stdout) == perspective()
+
+
+def test_best_inferences_put_scored_triples_before_unscored_and_match_the_key(store: GraphStore) -> None:
+    """Neo4j sorts nulls first under DESC: 30 unscored triples must not push the scored one out of the 25."""
+    unscored = [make_triple("PersonX buys a car", "xWant", f"thing {n}", sources=["teacher"]) for n in range(30)]
+    store.upsert([*unscored, make_triple("PersonX buys a car", "xNeed", "money", score=0.8, sources=["teacher"])])
+    best = dict(search_phrases())["best inferences of $event"]
+    with store.driver.session(database=store.database) as s:
+        rows = list(s.run(best, event="  personx BUYS a car "))  # as a person types it
+    assert len(rows) == 25
+    assert rows[0]["r"]["score"] == pytest.approx(0.8) and rows[0]["i"]["text"] == "money"
