@@ -125,7 +125,10 @@ def search_phrases() -> list[tuple[str, str]]:
     phrases.append(
         (
             "best inferences of $event",
-            match_event + "MATCH (e)-[r]->(i:Inference)\nWITH e, r, i ORDER BY coalesce(r.score, -1.0) DESC LIMIT 25\nRETURN e, r, i",
+            match_event
+            + "MATCH (e)-[r]->(i:Inference)\n"
+            + "WITH e, r, i ORDER BY coalesce(r.score, -1.0) DESC LIMIT 25\n"
+            + "RETURN e, r, i",
         )
     )
     return phrases

@@ -11,6 +11,7 @@ import secrets
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -94,6 +95,7 @@ class EmbeddedNeo4j:
         self.info_path = root / "server.json"
         self.log_path = root / "server.log"
         self.password_path = root / "neo4j-password"
+        self.port_path = root / "bolt-port"
         self.conf_dir = root / "conf"
 
     def version(self) -> str:
@@ -167,7 +169,7 @@ class EmbeddedNeo4j:
         if not version.startswith("5."):
             raise ConfigError(f"{self.lib_dir} holds Neo4j {version}; this project runs Neo4j 5: {_HOW_TO_RESOLVE}")
         java = self._find_java()
-        bolt = _free_port()
+        bolt = self._bolt_port()
         self._write_conf(bolt)
         password = self._password()
         if not (self.root / "data" / "databases" / "system").exists():
@@ -205,7 +207,41 @@ class EmbeddedNeo4j:
             proc.wait()
             raise
         _write_secret(self.info_path, json.dumps(asdict(info)))  # it holds the password
+        write_text(self.port_path, f"{bolt}\n")
         return info
+
+    def _bolt_port(self) -> int:
+        """The port of the last start when it is free again (so Neo4j Browser, Bloom or a service pointed
+        at the server find it after a restart), else a fresh free one."""
+        try:
+            last = int(self.port_path.read_text().strip())
+        except (OSError, ValueError):
+            return _free_port()
+        return last if 0 < last < 65536 and not _port_open(last) and _can_bind(last) else _free_port()
+
+    def admin(self, *args: str, timeout_s: float = 3600.0, heap: str = "1g") -> str:
+        """Run `neo4j-admin` (the same jars, Java and configuration) with `args`; its output, or an error
+        naming the command and the end of what it printed."""
+        java = self._find_java()
+        self.conf_dir.mkdir(parents=True, exist_ok=True)
+        if not (self.conf_dir / "neo4j.conf").exists():
+            self._write_conf(self._bolt_port())
+        env = {**os.environ, "NEO4J_HOME": str(self.root.resolve()), "NEO4J_CONF": str(self.conf_dir.resolve())}
+        cmd = [java, f"-Xmx{heap}", *JVM_FLAGS, "-cp", f"{self.lib_dir.resolve()}/*", ADMIN_TOOL, *args]
+        try:
+            done = subprocess.run(
+                cmd, cwd=self.root, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout_s
+            )
+        except subprocess.TimeoutExpired as e:
+            raise GraphUnavailableError(
+                f"neo4j-admin {' '.join(args[:3])} did not finish within {timeout_s:.0f} s"
+            ) from e
+        out = (done.stdout + done.stderr).strip()
+        if done.returncode != 0:
+            raise GraphUnavailableError(
+                f"neo4j-admin {' '.join(args[:3])} failed with code {done.returncode}:\n{out[-3000:]}"
+            )
+        return out
 
     def _wait_ready(self, proc: subprocess.Popen[bytes], info: ServerInfo) -> None:
         deadline = time.monotonic() + self.start_timeout_s
@@ -366,6 +402,15 @@ class EmbeddedNeo4j:
                 yield
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _can_bind(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _write_secret(path: Path, text: str) -> None:
