@@ -93,7 +93,8 @@ def connect(settings: Settings, ensure_schema: bool | None = None) -> GraphStore
     s = settings
     if s.embedded:
         info: ServerInfo = embedded_server(s).start()
-        user, password, database = info.user, info.password, info.database
+        user, password = info.user, info.password
+        database: str | None = info.database
         uri, setting = info.bolt_uri, f"the password file of the local {s.graph_backend} server"
         if s.graph_backend == "arcadedb":
             s = s.model_copy(update={"graph_http_url": info.http_url})
@@ -102,7 +103,7 @@ def connect(settings: Settings, ensure_schema: bool | None = None) -> GraphStore
         uri, setting = s.graph_uri, "SKD_GRAPH_USER / SKD_GRAPH_PASSWORD"
         user = s.graph_user or "neo4j"
         password = s.graph_password.get_secret_value() if s.graph_password else ""
-        database = s.graph_database
+        database = s.graph_database  # None: the server's default database
     try:
         driver = _driver(uri, user, password, s)
     except ValueError as e:

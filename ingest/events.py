@@ -125,7 +125,9 @@ async def agenerate_events(
         raise InputError("examples per prompt, prompts per batch and samples per prompt must be at least 1")
     seeds: list[SeedEvent] = load_seed_events(seed_file)
     run = RunFolder(run_dir, run_id)
-    decoding = dict(n=samples_per_prompt, max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=["\n\n"])
+    decoding: dict[str, Any] = dict(
+        n=samples_per_prompt, max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=["\n\n"]
+    )
     run.stage_config(
         STAGE,
         {

@@ -183,7 +183,8 @@ async def ainfer_for_events(
     request_cache = open_request_cache(cache)
     asker: Teacher = CachedTeacher(teacher, request_cache) if request_cache is not None else teacher
     pairs = _make_pairs(clean, rels, examples_per_prompt, seed)
-    stats, seen, out = RunStats(stage=STAGE, total=len(pairs)), set(), []
+    stats, out = RunStats(stage=STAGE, total=len(pairs)), []
+    seen: set[tuple[str, str, str]] = set()
     try:
         for i in range(0, len(pairs), batch_pairs):
             chunk = pairs[i : i + batch_pairs]
@@ -281,7 +282,7 @@ async def agenerate_inferences(
         fixed=("teacher", "seed", "examples_per_prompt"),
     )
     done = {row["pair"] for row in run.log_rows("pairs-done.jsonl") if "pair" in row}
-    seen = {
+    seen: set[tuple[str, str, str]] = {
         Triple(r["head"], r["relation"], r["tail"]).key
         for r in run.rows("triples")
         if all(isinstance(r.get(k), str) for k in ("head", "relation", "tail"))

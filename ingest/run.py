@@ -100,10 +100,14 @@ class AppendLog:
     """One append-only JSONL file (done markers, rejects); a torn last line is repaired on open."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self._path = path
         if path.exists():
             _repair_tail(path)
         self._fh: IO[str] | None = None
+
+    @property
+    def path(self) -> Path:
+        return self._path
 
     def write(self, row: dict[str, Any]) -> None:
         if self._fh is None:
@@ -136,7 +140,7 @@ class ShardWriter(AppendLog):
                 self.rows = sum(1 for _ in f)
         self._fh = None
 
-    @property  # type: ignore[override]
+    @property
     def path(self) -> Path:
         return self.folder / f"{self.kind}-{self.index:05d}.jsonl"
 

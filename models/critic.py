@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -86,6 +86,11 @@ class CriticConfig:
         return cls(**given)
 
 
+def hidden_size(encoder: nn.Module) -> int:
+    """The width of a transformers encoder's hidden states (its config says; torch types it as a Module)."""
+    return int(cast(Any, encoder).config.hidden_size)
+
+
 def mean_pool(encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     states = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
     mask = attention_mask.unsqueeze(-1).to(states.dtype)
@@ -98,7 +103,7 @@ class CriticModel(nn.Module):
     def __init__(self, encoder: nn.Module, hidden: int = 256, dropout: float = 0.1) -> None:
         super().__init__()
         self.encoder = encoder
-        width = int(encoder.config.hidden_size)
+        width = hidden_size(encoder)
         # LayerNorm first so one head suits any encoder's scale (MiniLM, BERT, RoBERTa)
         self.head = nn.Sequential(
             nn.LayerNorm(width),
@@ -133,7 +138,7 @@ class PairCriticModel(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.relations = list(relations)
-        self.width = int(encoder.config.hidden_size)
+        self.width = hidden_size(encoder)
         self.tail_by_relation = tail_by_relation
         inputs = 4 * self.width + len(self.relations) + (len(self.relations) * self.width if tail_by_relation else 0)
         self.head = nn.Sequential(
@@ -273,7 +278,7 @@ class Critic:
         tmp = folder.with_name(folder.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        self.model.encoder.save_pretrained(tmp)
+        cast(Any, self.model.encoder).save_pretrained(tmp)  # a transformers model, typed as a torch Module
         self.tokenizer.save_pretrained(tmp)
         head = {k: v.detach().cpu().contiguous() for k, v in self.model.head.state_dict().items()}
         save_file(head, tmp / HEAD_NAME)
@@ -333,7 +338,7 @@ class Critic:
     ) -> torch.Tensor:
         """Pooled encoder embeddings (on the CPU), in the order of `texts`; the frozen modes train on these."""
         self.model.eval()
-        width = int(self.model.encoder.config.hidden_size)
+        width = hidden_size(self.model.encoder)
         out = torch.zeros(len(texts), width)
         done = 0
         for idx, batch in self._batches(texts, batch_size):
@@ -381,6 +386,7 @@ class Critic:
         chunk = 4096  # texts encoded at a time, so long inputs do not hold every embedding at once
         for start in range(0, len(items), chunk):
             inputs = self.pair_inputs(items[start : start + chunk], batch_size)
+            assert isinstance(self.model, PairCriticModel)
             out.extend(pair_logits(self.model, inputs))
             if progress:
                 progress("scoring", min(start + chunk, len(items)), len(items))

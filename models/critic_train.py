@@ -12,7 +12,7 @@ import random
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -33,6 +33,8 @@ from skd.models.critic import (
     MODES,
     Critic,
     CriticConfig,
+    CriticModel,
+    PairCriticModel,
     PairInputs,
     ProgressFn,
     build_model,
@@ -90,18 +92,20 @@ def _frozen_inputs(
     )
 
 
-def _head_logits(model: nn.Module, x: FrozenInputs, idx: torch.Tensor) -> torch.Tensor:
+def _head_logits(model: CriticModel | PairCriticModel, x: FrozenInputs, idx: torch.Tensor) -> torch.Tensor:
     """The head's logits for rows `idx` of frozen inputs (pair inputs are widened here, a batch at a time)."""
     if isinstance(x, PairInputs):
+        assert isinstance(model, PairCriticModel)
         part = x.rows(idx)
         return model(part.u, part.v, part.relation)
-    return model.head(x[idx]).squeeze(-1)
+    return cast(torch.Tensor, model.head(x[idx])).squeeze(-1)
 
 
-def _val_logits(model: nn.Module, x: FrozenInputs) -> list[float]:
+def _val_logits(model: CriticModel | PairCriticModel, x: FrozenInputs) -> list[float]:
     if isinstance(x, PairInputs):
+        assert isinstance(model, PairCriticModel)
         return pair_logits(model, x)  # widened a batch at a time
-    return model.head(x).squeeze(-1).tolist()
+    return cast(list[float], cast(torch.Tensor, model.head(x)).squeeze(-1).tolist())
 
 
 def _train_head(

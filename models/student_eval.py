@@ -98,14 +98,14 @@ def student_outputs(student: Any, refs: References, n: int = 1, decoding: str = 
 def text_metrics(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, float]:
     """Corpus BLEU-1..4 and mean ROUGE-L F of one hypothesis per item against its references."""
     from rouge_score import rouge_scorer
-    from sacrebleu.metrics import BLEU
+    from sacrebleu.metrics.bleu import BLEU
 
     if not hypotheses:
         return dict.fromkeys(METRICS, 0.0)
     hyps = [h.lower() for h in hypotheses]
     width = max(len(r) for r in references)
     # sacrebleu takes reference streams; a pair with fewer references is padded with None
-    streams = [[r[i].lower() if i < len(r) else None for r in references] for i in range(width)]
+    streams: Any = [[r[i].lower() if i < len(r) else None for r in references] for i in range(width)]
     out = {f"bleu{n}": BLEU(max_ngram_order=n).corpus_score(hyps, streams).score / 100 for n in range(1, 5)}
     scorer = rouge_scorer.RougeScorer(["rougeL"])
     rouge = [
@@ -163,7 +163,7 @@ def evaluate(
         "systems": {},
         "examples": [],
     }
-    cutoff = None
+    cutoff = 0.0
     if critic is not None:
         cutoff = critic.cutoff(recall_level=recall_level)
         report["critic"] = {"name": critic.name, "recall_level": recall_level, "cutoff": cutoff}

@@ -8,10 +8,9 @@ import json
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 import openai
 
 from skd.core.errors import BudgetExceededError, ConfigError, SkdError, TeacherError
@@ -29,7 +28,7 @@ CHAT_SYSTEM = (
 )
 
 
-def retry_after_s(headers: httpx.Headers | None) -> float | None:
+def retry_after_s(headers: Mapping[str, str] | None) -> float | None:
     """Seconds a server asked us to wait (`retry-after-ms`, `retry-after` in seconds or as a date)."""
     if headers is None:
         return None
@@ -199,10 +198,12 @@ class OpenAITeacher:
     async def _send(self, client: openai.AsyncOpenAI, prompt: str, params: dict[str, Any]) -> Any:
         if self.mode == "chat":
             messages = [{"role": "system", "content": CHAT_SYSTEM}, {"role": "user", "content": prompt}]
-            extra = {"logprobs": True} if self.logprobs else {}
-            return await client.chat.completions.create(model=self.model, messages=messages, **params, **extra)
+            extra: dict[str, Any] = {"logprobs": True} if self.logprobs else {}
+            chat: Any = client.chat.completions  # its overloads cannot see through **params
+            return await chat.create(model=self.model, messages=messages, **params, **extra)
         extra = {"logprobs": 1} if self.logprobs else {}
-        return await client.completions.create(model=self.model, prompt=prompt, **params, **extra)
+        completions: Any = client.completions
+        return await completions.create(model=self.model, prompt=prompt, **params, **extra)
 
     def _parse(self, resp: Any, stop: Sequence[str]) -> list[TeacherSample]:
         choices = sorted(resp.choices or [], key=lambda c: c.index or 0)

@@ -83,7 +83,8 @@ def train(
     resuming = not fresh and (folder / CKPT_DIR / "ckpt.pt").exists()
     if resuming:
         console.print(f"resuming from {folder / CKPT_DIR} (its stored config and data are used)")
-        triples, data = [], {}
+        triples: list[Any] = []
+        data: dict[str, Any] = {}
     else:
         triples, data = _training_triples(sources, graph, min_score, recall_level, critic)
         console.print(f"{data['triples_kept']} training triples from {data['sources']}")
@@ -142,7 +143,7 @@ def generate(
         temperature=temperature,
         max_new_tokens=max_new_tokens,
     )
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"relation": r, "inference": g.text, "logprob": round(g.logprob, 4)}
         for r, gs in zip(relations, gens, strict=True)
         for g in gs

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from skd.core.errors import ConfigError, InputError
 from skd.graph_schema.relations import parse_relations
@@ -222,7 +223,7 @@ def resolve_data_path(path: Path | str, base_dir: Path) -> Path:
     return p if p.is_absolute() else (base_dir / p)
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     where = ".".join(str(x) for x in error["loc"]) or "(top level)"
     if error["type"] == "extra_forbidden":
         return f"{where}: unknown key"

@@ -77,7 +77,7 @@ def stage_summary(name: str, counts: dict[str, Any]) -> str:
 
 
 def _sum_usage(usages: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    out = {k: 0 for k in _USAGE_KEYS}
+    out: dict[str, float] = dict.fromkeys(_USAGE_KEYS, 0)
     for u in usages:
         for k in _USAGE_KEYS:
             out[k] += u.get(k, 0) or 0

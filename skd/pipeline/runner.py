@@ -99,7 +99,7 @@ class PipelineState:
 
     def can_resume(self, stage: str, digest: str) -> bool:
         rec = self.stages.get(stage)
-        return bool(rec) and rec.get("status") == "running" and rec.get("hash") == digest
+        return rec is not None and rec.get("status") == "running" and rec.get("hash") == digest
 
     def start(self, stage: str, digest: str, part: dict[str, Any]) -> None:
         self.stages[stage] = {"status": "running", "hash": digest, "config": part, "started": now_iso()}

@@ -348,7 +348,7 @@ def _critic(ctx: StageContext) -> StageOutput:
         negatives_per_positive=cfg.negatives_per_positive,
         relations=relations,
     )
-    mode = {"mode": cfg.mode} if cfg.mode else {}
+    mode: dict[str, Any] = {"mode": cfg.mode} if cfg.mode else {}
     critic = train_critic(
         ctx.path(f"{CRITIC_DIR}/labels.jsonl"),
         ctx.path(f"{CRITIC_DIR}/model"),

