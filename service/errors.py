@@ -47,8 +47,8 @@ _BY_TYPE: tuple[tuple[type[SkdError], Code], ...] = (
 class ApiError(GraphQLError):
     """An expected failure of a request, raised by resolvers with its code."""
 
-    def __init__(self, message: str, code: Code) -> None:
-        super().__init__(message, extensions={"code": code.value})
+    def __init__(self, message: str, code: Code, nodes: Any = None) -> None:
+        super().__init__(message, nodes=nodes, extensions={"code": code.value})
 
 
 def code_of(error: BaseException) -> Code:

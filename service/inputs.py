@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from graphql import (
+    ArgumentNode,
+    DocumentNode,
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    SelectionSetNode,
+    get_operation_ast,
+    value_from_ast_untyped,
+)
+from strawberry.extensions import SchemaExtension
 
 from skd.core.errors import InputError
 from skd.graph_schema.relations import Relation, get_relation
@@ -34,6 +49,71 @@ def relations_arg(names: Sequence[str] | None) -> list[Relation] | None:
         if rel not in out:
             out.append(rel)
     return out
+
+
+#: The argument that names relations, on every field that has one (`complete`, `inferences`, `byRelation`).
+RELATIONS_ARGUMENT = "relations"
+
+
+def _relation_names(
+    document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any] | None
+) -> Iterator[tuple[ArgumentNode, Any]]:
+    """Every `relations` argument of the operation to run (fragments included), with its value: the literal,
+    or the request's variable (else the variable's default)."""
+    operation = get_operation_ast(document, operation_name)
+    if operation is None:  # no such operation: execution reports it
+        return
+    values = dict(variables or {})
+    for var in operation.variable_definitions or ():
+        if var.variable.name.value not in values and var.default_value is not None:
+            values[var.variable.name.value] = value_from_ast_untyped(var.default_value)
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    seen: set[str] = set()
+
+    def walk(selections: SelectionSetNode | None) -> Iterator[tuple[ArgumentNode, Any]]:
+        for sel in selections.selections if selections is not None else ():
+            if isinstance(sel, FieldNode):
+                for arg in sel.arguments or ():
+                    if arg.name.value == RELATIONS_ARGUMENT:
+                        yield arg, value_from_ast_untyped(arg.value, values)
+                yield from walk(sel.selection_set)
+            elif isinstance(sel, InlineFragmentNode):
+                yield from walk(sel.selection_set)
+            elif isinstance(sel, FragmentSpreadNode) and sel.name.value not in seen:
+                seen.add(sel.name.value)
+                fragment = fragments.get(sel.name.value)
+                yield from walk(fragment.selection_set if fragment is not None else None)
+
+    yield from walk(operation.selection_set)
+
+
+def unknown_relation(
+    document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any] | None
+) -> ApiError | None:
+    """An UNKNOWN_RELATION error for the first relation name in the operation that is not in the catalogue."""
+    for arg, value in _relation_names(document, operation_name, variables):
+        names = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        for name in names:
+            if not isinstance(name, str):
+                continue  # not a string: the argument's type check reports it
+            try:
+                get_relation(name)
+            except InputError as e:
+                return ApiError(str(e), Code.UNKNOWN_RELATION, nodes=[arg])
+    return None
+
+
+class RelationArguments(SchemaExtension):
+    """Check every relation name of an operation before it runs, so an unknown one is an error even where
+    its field would never resolve: under an event that is not in the graph, or a search without hits."""
+
+    def on_execute(self) -> Iterator[None]:
+        ctx = self.execution_context
+        if ctx.graphql_document is not None:
+            error = unknown_relation(ctx.graphql_document, ctx.operation_name, ctx.variables)
+            if error is not None:
+                ctx.result = ExecutionResult(data=None, errors=[error])  # set before execution: it is skipped
+        yield
 
 
 def page_arg(first: int, max_page_size: int, name: str = "first") -> int:

@@ -15,13 +15,13 @@ from strawberry.extensions import (
 )
 from strawberry.types import Info
 
+from skd.core.labels import SCALE
 from skd.core.settings import Settings
 from skd.graph_schema.relations import RELATIONS
 from skd.graph_schema.store import encode_cursor
 from skd.graph_schema.text import text_key
-from skd.models.critic_labels import SCALE
 from skd.service.errors import ApiError, Code, ErrorCodes
-from skd.service.inputs import cursor_arg, page_arg, relations_arg, score_arg, text_arg
+from skd.service.inputs import RelationArguments, cursor_arg, page_arg, relations_arg, score_arg, text_arg
 from skd.service.permissions import HasApiKey
 from skd.service.types.completion import Completion
 from skd.service.types.completion_input import CompletionInput
@@ -177,6 +177,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             partial(AddValidationRules, limits),
             partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
             partial(MaxTokensLimiter, max_token_count=settings.service_max_tokens),
+            RelationArguments,
             ErrorCodes,
         ],
     )

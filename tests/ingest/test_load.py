@@ -15,7 +15,7 @@ import pytest
 from skd.core.errors import InputError
 from skd.graph_schema.store import GraphStore
 from skd.graph_schema.triples_io import read_triples, write_jsonl
-from skd.ingest.load import Checkpoint, load_path
+from skd.ingest.load import Checkpoint, count_lines, load_path
 
 BAD_TSV = (
     "PersonX buys a car\txWant\tto drive it\n"
@@ -91,6 +91,12 @@ def _skd(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )
 
 
+#: The kill waits for the checkpoint to pass this line; batches of KILL_BATCH triples leave about two hundred
+#: transactions (seconds of work) after it, so the load cannot end between the last look and the kill.
+KILL_AFTER_LINE = 3000
+KILL_BATCH = 50
+
+
 def test_load_killed_with_sigkill_and_rerun_gives_the_uninterrupted_graph(
     store: GraphStore, atomic_sample: Path, settings: object, tmp_path: Path
 ) -> None:
@@ -98,8 +104,10 @@ def test_load_killed_with_sigkill_and_rerun_gives_the_uninterrupted_graph(
     load_path(store, atomic_sample, checkpoints=tmp_path / "ck")
     expected = list(store.export())
     store.clear()
+    lines = count_lines(atomic_sample)
+    assert (lines - KILL_AFTER_LINE) // KILL_BATCH >= 150  # batches still to commit when the kill lands
 
-    env = {"SKD_GRAPH_BATCH_SIZE": "500"}
+    env = {"SKD_GRAPH_BATCH_SIZE": str(KILL_BATCH)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "skd.cli", "load", str(atomic_sample)],
         env={**os.environ, **env},
@@ -107,16 +115,26 @@ def test_load_killed_with_sigkill_and_rerun_gives_the_uninterrupted_graph(
         stderr=subprocess.DEVNULL,
     )
     checkpoint = Checkpoint(Path(os.environ["SKD_DATA_DIR"]) / "load-checkpoints", atomic_sample, None)
-    deadline = time.monotonic() + 120
-    while checkpoint.line() < 3000 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    assert proc.poll() is None, "the load finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    try:
+        deadline = time.monotonic() + 120
+        while checkpoint.line() < KILL_AFTER_LINE and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.005)
+        # freeze it first: what is checked below is then the state the kill meets
+        proc.send_signal(signal.SIGSTOP)
+        assert proc.poll() is None, "the load finished before it could be killed"
+        stopped_at = checkpoint.line()
+        assert KILL_AFTER_LINE <= stopped_at < lines, stopped_at  # committed batches, and more to come
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
     partial = store.stats()["triples"]
     assert 0 < partial < len(expected)
     resumed_at = checkpoint.line()
-    assert resumed_at >= 3000
+    assert resumed_at >= KILL_AFTER_LINE and resumed_at == stopped_at
 
     result = _skd("load", str(atomic_sample), env=env)
     assert result.returncode == 0, result.stderr

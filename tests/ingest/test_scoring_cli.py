@@ -11,6 +11,9 @@ from typer.testing import CliRunner
 
 from skd.cli.main import app
 from skd.graph_schema.store import GraphStore
+from skd.models.critic import Critic
+from skd.models.critic_labels import read_labels
+from tests.known_metrics import pairwise_auc
 from tests.tiny_models import tiny_bert
 
 runner = CliRunner()
@@ -97,6 +100,11 @@ def test_info_score_filter_and_eval(trained: tuple[Path, Path, Path]) -> None:
         ]
     )
     assert 0 <= report["roc_auc"] <= 1 and (folder / "pr.png").read_bytes()[:4] == b"\x89PNG"
+    # the ROC-AUC of the critic's own scores of those labels, worked out here
+    labels = read_labels(folder / "weak.jsonl")
+    scores = Critic.load(critic).score([e.item for e in labels])
+    assert report["n"] == len(labels) and report["positives"] == sum(e.acceptable for e in labels)
+    assert report["roc_auc"] == pytest.approx(pairwise_auc([int(e.acceptable) for e in labels], scores), abs=1e-9)
     assert json.loads((folder / "eval.json").read_text(encoding="utf-8"))["n"] == report["n"]
 
 

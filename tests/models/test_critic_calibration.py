@@ -61,6 +61,10 @@ def test_metrics_and_bad_inputs() -> None:
     assert m["n"] == 10 and m["positives"] == 5
     # 25 positive-negative pairs, 20 ordered correctly (5 + 5 + 4 + 4 + 2)
     assert m["roc_auc"] == pytest.approx(20 / 25)
+    # known rankings: every acceptable one above every unacceptable one, the reverse, and all tied
+    assert metrics([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9])["roc_auc"] == 1.0
+    assert metrics([0, 0, 1, 1], [0.9, 0.8, 0.2, 0.1])["roc_auc"] == 0.0
+    assert metrics([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5])["roc_auc"] == 0.5
     with pytest.raises(InputError, match="both"):
         metrics([1, 1], [0.2, 0.3])
     with pytest.raises(InputError, match="labels but"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -73,9 +74,26 @@ def make_critic(folder: Path, cutoff: float) -> Critic:
         tiny_bert(folder)
     model = CriticModel(AutoModel.from_pretrained(folder), hidden=16).eval()
     config = CriticConfig(
-        encoder=str(folder), hidden=16, levels={"0.8": {"cutoff": cutoff, "precision": 0.9, "recall": 0.8}}
+        encoder=str(folder),
+        mode="head",
+        hidden=16,
+        levels={"0.8": {"cutoff": cutoff, "precision": 0.9, "recall": 0.8}},
     )
     return Critic(model, AutoTokenizer.from_pretrained(folder), config, folder)
+
+
+def _bleu1_and_rouge_l(outputs: dict, pairs: dict) -> tuple[float, float]:
+    """Corpus BLEU-1 and mean ROUGE-L F of each pair's first output, computed directly with the libraries."""
+    from rouge_score import rouge_scorer
+    from sacrebleu.metrics import BLEU
+
+    hyps = [(outputs[k] or [""])[0] for k in pairs]
+    refs = [pairs[k] for k in pairs]
+    streams = [[r[i] if i < len(r) else None for r in refs] for i in range(max(map(len, refs)))]
+    bleu1 = BLEU(max_ngram_order=1, lowercase=True).corpus_score(hyps, streams).score / 100
+    scorer = rouge_scorer.RougeScorer(["rougeL"])  # its tokenizer lower-cases
+    rouge = [scorer.score_multi(r, h)["rougeL"].fmeasure if h else 0.0 for h, r in zip(hyps, refs, strict=True)]
+    return bleu1, sum(rouge) / len(rouge)
 
 
 def test_references_group_all_tails_and_drop_none(refs_file: Path) -> None:
@@ -97,6 +115,18 @@ def test_metrics_are_one_for_references_and_low_for_unrelated_text() -> None:
     partial = text_metrics(["to drive a bus", "to save money"], refs)
     assert 0 < partial["bleu4"] < partial["bleu2"] < partial["bleu1"] < 1
     assert 0 < partial["rougeL"] < 1
+    # Worked out by hand. Clipped n-gram matches against the best reference: unigrams 2/4 ("to drive") and
+    # 3/3, so p1 = 5/7; bigrams 1/3 ("to drive") and 1/2 ("to save"), p2 = 2/5; no trigram or 4-gram matches
+    # (3 and 1 of them), which sacrebleu's default `exp` smoothing makes 1/(2*3) and 1/(4*1). Hypotheses are
+    # 7 tokens against closest reference lengths 4 + 4 = 8: brevity penalty exp(1 - 8/7).
+    bp = math.exp(1 - 8 / 7)
+    assert partial["bleu1"] == pytest.approx(bp * 5 / 7)
+    assert partial["bleu2"] == pytest.approx(bp * (5 / 7 * 2 / 5) ** (1 / 2))
+    assert partial["bleu3"] == pytest.approx(bp * (5 / 7 * 2 / 5 * 1 / 6) ** (1 / 3))
+    assert partial["bleu4"] == pytest.approx(bp * (5 / 7 * 2 / 5 * 1 / 6 * 1 / 4) ** (1 / 4))
+    # ROUGE-L F: "to drive a bus" best against "to drive it" (LCS 2: P 2/4, R 2/3, F 4/7), "to save money"
+    # against "to save some money" (LCS 3: P 1, R 3/4, F 6/7); their mean is 5/7
+    assert partial["rougeL"] == pytest.approx((4 / 7 + 6 / 7) / 2)
 
 
 def test_student_beside_teacher_run_on_the_same_pairs(student: Student, refs_file: Path, tmp_path: Path) -> None:
@@ -117,6 +147,9 @@ def test_student_beside_teacher_run_on_the_same_pairs(student: Student, refs_fil
     s, t = report["systems"]["student"], report["systems"]["teacher"]
     assert s["bleu1"] == pytest.approx(1.0) and s["rougeL"] == pytest.approx(1.0)
     assert t["outputs"] == 3 and t["rougeL"] < 1.0  # its first xWant output is "to crash it"
+    # the two pairs both answered: "to crash it" (unigrams "to", "it" of 3; ROUGE-L: LCS 2 of 3 against "to
+    # drive it", F 2/3) and "full" (a reference: 1/1, F 1); 4 tokens against closest reference lengths 3 + 1
+    assert t["bleu1"] == pytest.approx(3 / 4) and t["rougeL"] == pytest.approx((2 / 3 + 1) / 2)
     assert report["critic"] is None
 
     md = render_markdown(report)
@@ -137,6 +170,23 @@ def test_teacher_asked_on_the_spot_answers_every_pair(student: Student, refs_fil
     assert report["references"]["pairs"] == 3 and teacher_row["outputs"] == sum(map(len, outputs.values()))
     assert teacher_row["empty_pairs"] == sum(1 for v in outputs.values() if not v)
     assert 0.0 <= teacher_row["bleu1"] <= 1.0
+    # the teacher's top outputs scored here straight with sacrebleu and rouge-score, as the module documents
+    # (lower-cased, every reference of a pair, an unanswered pair an empty output)
+    assert teacher_row["bleu1"] == pytest.approx(_bleu1_and_rouge_l(outputs, refs.pairs)[0], abs=1e-12)
+    assert teacher_row["rougeL"] == pytest.approx(_bleu1_and_rouge_l(outputs, refs.pairs)[1], abs=1e-12)
+    # the untrained teacher writes noise, so its scores can only be checked as above; the student beside
+    # it writes what it was taught, whose scores follow by hand: unigrams 3/3 + 1/4 ("to") + 1/1 = 5/8, 8
+    # tokens against closest reference lengths 3 + 3 + 1 (no brevity penalty); ROUGE-L F 1, 2/7 (LCS 1:
+    # P 1/4, R 1/3) and 1
+    taught = student_outputs(student, refs)
+    assert taught == {
+        ("personx buys a car", "xWant"): ["to drive it"],
+        ("personx buys a car", "xNeed"): ["to get a loan"],
+        ("personx eats pizza", "xReact"): ["full"],
+    }
+    student_row = report["systems"]["student"]
+    assert (student_row["bleu1"], student_row["rougeL"]) == pytest.approx(_bleu1_and_rouge_l(taught, refs.pairs))
+    assert student_row["bleu1"] == pytest.approx(5 / 8) and student_row["rougeL"] == pytest.approx((1 + 2 / 7 + 1) / 3)
 
 
 def test_critic_acceptance_follows_the_cutoff(student: Student, refs_file: Path, tmp_path: Path) -> None:

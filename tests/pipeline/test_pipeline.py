@@ -10,13 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sacrebleu.metrics import BLEU
 
 from skd.core.errors import BudgetExceededError, ConfigError
 from skd.core.settings import Settings
 from skd.graph_schema.store import GraphStore
+from skd.graph_schema.text import text_key
 from skd.graph_schema.triples_io import read_triples
 from skd.models.critic import Critic
 from skd.models.student import Student
+from skd.models.student_eval import read_references, student_outputs
 from skd.pipeline.config import PipelineConfig, parse_config
 from skd.pipeline.runner import STATE_FILE, PipelineProgress, run_pipeline
 from skd.pipeline.stages import stage_names
@@ -67,7 +70,7 @@ def config(tmp_path: Path, models: dict[str, Path], teacher: dict[str, Any], **s
         "inferences": {"per_pair": 2, "max_tokens": 8},
         "critic": {"encoder": str(models["bert"]), "bootstrap_events": 60, "epochs": 3, "recall_level": 0.9},
         "student": {"base": str(models["gpt2"]), "max_steps": 4, "batch_size": 4, "eval_every": 2, "val_fraction": 0.2},
-        "evaluate": {"events": 4},
+        "evaluate": {"events": 4, "examples": 100},  # every pair's outputs in the report, to check its scores
     }
     for name, values in sections.items():
         doc[name] = {**doc.get(name, {}), **values}
@@ -164,6 +167,20 @@ def test_pipeline_end_to_end_with_fake_openai_teacher_then_skips_everything(
     assert set(evaluation["systems"]) == {"teacher", "student"}
     assert evaluation["references"]["events"] == 4
     assert all(0 <= evaluation["systems"][s]["bleu1"] <= 1 for s in ("teacher", "student"))
+    # every pair's top outputs are in the report's examples: BLEU-1 of them, computed here with sacrebleu
+    refs = read_references(run / "heldout-references.tsv")
+    examples = evaluation["examples"]
+    assert [(text_key(e["event"]), e["relation"]) for e in examples] == list(refs.pairs)
+    written = student_outputs(student, refs)  # greedy: what the stage's student wrote
+    assert [e["student"] for e in examples] == [(written[k] or [""])[0] for k in refs.pairs]
+    for system in ("teacher", "student"):
+        hyps = [e[system] for e in examples]
+        streams = [
+            [r[i] if i < len(r) else None for r in refs.pairs.values()]
+            for i in range(max(map(len, refs.pairs.values())))
+        ]
+        bleu1 = BLEU(max_ngram_order=1, lowercase=True).corpus_score(hyps, streams).score / 100
+        assert evaluation["systems"][system]["bleu1"] == pytest.approx(bleu1, abs=1e-12), system
 
     # the report: counts, acceptance, tokens and cost, time per stage, in JSON and Markdown
     report = json.loads((run / "report.json").read_text())

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
@@ -16,7 +17,10 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from skd.core.settings import Settings
+from skd.graph_schema.records import Triple
+from skd.graph_schema.relations import get_relation
 from skd.graph_schema.store import GraphStore
+from skd.graph_schema.text import text_key
 from skd.graph_schema.triples_io import read_triples
 from tests.tiny_models import tiny_gpt2
 
@@ -24,12 +28,51 @@ API_KEY = "test-key"
 SAMPLE_TRIPLES = 600
 
 
+def sample_triples(atomic_sample: Path) -> list[Triple]:
+    """The triples `loaded_store` puts in the graph: the first of the ATOMIC 2020 sample."""
+    return [n.triple for n in islice(read_triples(atomic_sample), SAMPLE_TRIPLES)]
+
+
 @pytest.fixture(scope="module")
 def loaded_store(session_store: GraphStore, atomic_sample: Path) -> GraphStore:
     """The real graph holding the first triples of the ATOMIC 2020 sample (loaded once per module)."""
     session_store.clear()
-    session_store.upsert_all(n.triple for n in islice(read_triples(atomic_sample), SAMPLE_TRIPLES))
+    session_store.upsert_all(sample_triples(atomic_sample))
     return session_store
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """One inference an event should have, worked out from the loaded triples without the store."""
+
+    relation: str
+    text: str
+    key: str
+    score: float | None
+
+
+@pytest.fixture(scope="session")
+def expected_inferences(atomic_sample: Path) -> dict[str, list[Expected]]:
+    """Each loaded event's inferences (by event key) as the service should list them, derived here from the
+    triples `loaded_store` loaded and the documented rules, not by asking the store: one inference per
+    (relation, tail key), its node showing the smallest of the tail texts with that key; ordered best score
+    first, unscored ones last, then by relationship type, then by tail key."""
+    triples = sample_triples(atomic_sample)
+    shown: dict[str, str] = {}
+    for t in triples:
+        k = text_key(t.tail)
+        shown[k] = min(shown.get(k, t.tail), t.tail)
+    scores: dict[str, dict[tuple[str, str], float | None]] = {}
+    for t in triples:
+        per_event = scores.setdefault(text_key(t.head), {})
+        pair = (t.relation, text_key(t.tail))
+        per_event[pair] = t.score if t.score is not None else per_event.get(pair)
+    out: dict[str, list[Expected]] = {}
+    for event, pairs in scores.items():
+        items = [Expected(rel, shown[tk], tk, score) for (rel, tk), score in pairs.items()]
+        items.sort(key=lambda e: (e.score is None, -(e.score or 0.0), get_relation(e.relation).rel_type, e.key))
+        out[event] = items
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,10 @@ import asyncio
 import httpx
 import pytest
 
+from skd.graph_schema.relations import RELATIONS
 from skd.graph_schema.store import GraphStore
 from skd.graph_schema.text import text_key
-from tests.service.conftest import API_KEY, LiveServer
+from tests.service.conftest import API_KEY, Expected, LiveServer
 
 EVENT_QUERY = """query($text: String!, $rels: [String!], $first: Int!, $after: String) {
   event(text: $text) { key text
@@ -18,11 +19,10 @@ EVENT_QUERY = """query($text: String!, $rels: [String!], $first: Int!, $after: S
     byRelation(relations: $rels, first: $first) { relation { name relType } totalCount inferences { text } } } }"""
 
 
-def _busiest_event(store: GraphStore) -> str:
+def _busiest_event(store: GraphStore, expected: dict[str, list[Expected]]) -> str:
     """The sample event with the most inferences (so pagination has pages to turn)."""
     hits = store.search_events("PersonX", first=100)
-    counts = store.inferences_of_events([h.key for h in hits])
-    return max(counts, key=lambda k: len(counts[k]))
+    return max((h.key for h in hits), key=lambda k: len(expected.get(k, ())))
 
 
 def _codes(body: dict) -> list[str]:
@@ -46,23 +46,35 @@ def test_graphiql_is_served(server: LiveServer) -> None:
     assert page.status_code == 200 and "graphiql" in page.text.lower()
 
 
-def test_event_lookup_matches_the_store(server: LiveServer, loaded_store: GraphStore) -> None:
-    key = _busiest_event(loaded_store)
-    stored = loaded_store.inferences_of_events([key])[key]
+def test_event_lookup_lists_the_loaded_inferences_in_order(
+    server: LiveServer, loaded_store: GraphStore, expected_inferences: dict[str, list[Expected]]
+) -> None:
+    key = _busiest_event(loaded_store, expected_inferences)
+    stored = expected_inferences[key]  # from the loaded triples, ordered by the documented rule
+    assert len({e.relation for e in stored}) > 1 and len(stored) > 2  # the order has ties to break
     body = server.gql(EVENT_QUERY, {"text": key.upper(), "first": 100})
     event = body["data"]["event"]
     assert event["key"] == key
     assert event["inferences"]["totalCount"] == len(stored)
     assert [(e["node"]["relation"], e["node"]["text"]) for e in event["inferences"]["edges"]] == [
-        (e.relation, e.tail) for e in stored
+        (e.relation, e.text) for e in stored
     ]
+    assert all(e["node"]["sources"] == ["atomic2020"] for e in event["inferences"]["edges"])
     grouped = {g["relation"]["name"]: [i["text"] for i in g["inferences"]] for g in event["byRelation"]}
-    assert grouped == {r: [e.tail for e in stored if e.relation == r] for r in {e.relation for e in stored}}
+    assert grouped == {r: [e.text for e in stored if e.relation == r] for r in {e.relation for e in stored}}
+    # the groups come in catalogue order, each with its own count
+    present = {e.relation for e in stored}
+    assert [g["relation"]["name"] for g in event["byRelation"]] == [r.name for r in RELATIONS if r.name in present]
+    assert [g["totalCount"] for g in event["byRelation"]] == [
+        sum(e.relation == g["relation"]["name"] for e in stored) for g in event["byRelation"]
+    ]
 
 
-def test_inferences_page_with_cursors(server: LiveServer, loaded_store: GraphStore) -> None:
-    key = _busiest_event(loaded_store)
-    expected = [e.tail for e in loaded_store.inferences_of_events([key])[key]]
+def test_inferences_page_with_cursors(
+    server: LiveServer, loaded_store: GraphStore, expected_inferences: dict[str, list[Expected]]
+) -> None:
+    key = _busiest_event(loaded_store, expected_inferences)
+    expected = [e.text for e in expected_inferences[key]]
     seen, after = [], None
     while True:
         page = server.gql(EVENT_QUERY, {"text": key, "first": 2, "after": after})["data"]["event"]["inferences"]
@@ -73,12 +85,15 @@ def test_inferences_page_with_cursors(server: LiveServer, loaded_store: GraphSto
     assert seen == expected and len(expected) > 2
 
 
-def test_relation_filter(server: LiveServer, loaded_store: GraphStore) -> None:
-    key = _busiest_event(loaded_store)
-    rel = loaded_store.inferences(key, first=1)[0].relation
+def test_relation_filter(
+    server: LiveServer, loaded_store: GraphStore, expected_inferences: dict[str, list[Expected]]
+) -> None:
+    key = _busiest_event(loaded_store, expected_inferences)
+    rel = expected_inferences[key][0].relation
     page = server.gql(EVENT_QUERY, {"text": key, "first": 100, "rels": [rel]})["data"]["event"]["inferences"]
     assert {e["node"]["relation"] for e in page["edges"]} == {rel}
     assert page["totalCount"] == len(loaded_store.inferences(key, relations=[rel], first=1000))
+    assert [e["node"]["text"] for e in page["edges"]] == [e.text for e in expected_inferences[key] if e.relation == rel]
 
 
 def test_unknown_event_is_null(server: LiveServer) -> None:
@@ -118,7 +133,7 @@ def test_stats(server: LiveServer, loaded_store: GraphStore) -> None:
         ('{ event(text: "PersonX eats", key: "x") { key } }', "BAD_USER_INPUT"),
         ('{ event(text: "   ") { key } }', "EMPTY_TEXT"),
         ('{ event(text: "%s") { key } }' % ("a" * 301), "INPUT_TOO_LONG"),
-        ('{ event(text: "PersonX eats") { inferences(relations: ["xWhatever"]) { totalCount } } }', None),
+        ('{ event(text: "PersonX eats") { inferences(relations: ["xWhatever"]) { totalCount } } }', "UNKNOWN_RELATION"),
         ('{ complete(event: "PersonX eats", relations: ["nope"]) { key } }', "UNKNOWN_RELATION"),
         ('{ searchEvents(query: "PersonX", after: "not-a-cursor") { totalCount } }', "BAD_CURSOR"),
         ('{ searchEvents(query: "PersonX", first: 101) { totalCount } }', "PAGE_SIZE"),
@@ -126,16 +141,36 @@ def test_stats(server: LiveServer, loaded_store: GraphStore) -> None:
         ('{ searchEvents(query: "PersonX") { edges { node { nope } } } }', "GRAPHQL_VALIDATION_FAILED"),
     ],
 )
-def test_bad_requests_have_codes(server: LiveServer, query: str, code: str | None) -> None:
+def test_bad_requests_have_codes(server: LiveServer, query: str, code: str) -> None:
     body = server.gql(query)
-    # an unknown event resolves to null before its relation filter is read: no error is owed
-    assert _codes(body) == ([code] if code else [])
+    assert _codes(body) == [code]
 
 
-def test_unknown_relation_in_a_filter(server: LiveServer, loaded_store: GraphStore) -> None:
-    body = server.gql(EVENT_QUERY, {"text": _busiest_event(loaded_store), "first": 5, "rels": ["xWhatever"]})
+def test_unknown_relation_in_a_filter(
+    server: LiveServer, loaded_store: GraphStore, expected_inferences: dict[str, list[Expected]]
+) -> None:
+    body = server.gql(
+        EVENT_QUERY, {"text": _busiest_event(loaded_store, expected_inferences), "first": 5, "rels": ["xWhatever"]}
+    )
     assert set(_codes(body)) == {"UNKNOWN_RELATION"}
     assert "xWhatever" in body["errors"][0]["message"]
+
+
+def test_an_unknown_relation_is_an_error_where_its_field_never_resolves(server: LiveServer) -> None:
+    absent = "PersonX flies to the moon on a teaspoon"  # not in the graph: `event` is null
+    bodies = [
+        server.gql(f'{{ event(text: "{absent}") {{ inferences(relations: ["xWhatever"]) {{ totalCount }} }} }}'),
+        server.gql(EVENT_QUERY, {"text": absent, "first": 5, "rels": ["xWant", "xWhatever"]}),
+        server.gql(  # a search without hits: no event to resolve the filter under
+            '{ searchEvents(query: "zqxjk") { totalCount edges { node { '
+            'byRelation(relations: ["xWhatever"]) { totalCount } } } } }'
+        ),
+    ]
+    for body in bodies:
+        assert _codes(body) == ["UNKNOWN_RELATION"] and body["data"] is None
+        assert "unknown relation 'xWhatever'" in body["errors"][0]["message"]
+    # known names under the same null event are no error
+    assert server.gql(EVENT_QUERY, {"text": absent, "first": 5, "rels": ["xWant"]}) == {"data": {"event": None}}
 
 
 def test_depth_and_alias_limits(server: LiveServer) -> None:
@@ -162,8 +197,10 @@ def test_annotate_keeps_the_label(server: LiveServer, loaded_store: GraphStore) 
     assert _codes(server.gql(m, {"l": 7}, api_key=API_KEY)) == ["BAD_USER_INPUT"]
 
 
-def test_complete_answers_from_graph_and_student(server: LiveServer, loaded_store: GraphStore) -> None:
-    key = _busiest_event(loaded_store)
+def test_complete_answers_from_graph_and_student(
+    server: LiveServer, loaded_store: GraphStore, expected_inferences: dict[str, list[Expected]]
+) -> None:
+    key = _busiest_event(loaded_store, expected_inferences)
     rels = [*sorted({e.relation for e in loaded_store.inferences(key, first=1000)})[:1], "isAfter"]
     assert not loaded_store.inferences(key, relations=["isAfter"])
     q = """query($e: String!, $r: [String!]) { complete(event: $e, relations: $r, n: 2) {
@@ -173,8 +210,13 @@ def test_complete_answers_from_graph_and_student(server: LiveServer, loaded_stor
     assert c["inGraph"] and c["live"]["available"] and c["live"]["relations"] == ["isAfter"]
     graph_items = [(i["relation"], i["text"]) for i in c["inferences"] if i["origin"] == "GRAPH"]
     assert graph_items == [(e.relation, e.tail) for e in loaded_store.inferences(key, relations=[rels[0]], first=2)]
+    assert graph_items == [(e.relation, e.text) for e in expected_inferences[key] if e.relation == rels[0]][:2]
+    live = [i for i in c["inferences"] if i["origin"] == "STUDENT"]
+    assert live, "the student generated nothing for the relation the graph lacks"
     assert {i["relation"] for i in c["inferences"] if i["origin"] == "STUDENT"} <= {"isAfter"}
+    assert [i["relation"] for i in live] == ["isAfter"] * len(live) and len(live) <= 2  # n is per relation
     assert all(i["logprob"] is not None for i in c["inferences"] if i["origin"] == "STUDENT")
+    assert all(i["text"] and i["logprob"] < 0 and i["score"] is None for i in live)  # no critic loaded: no scores
 
 
 def test_complete_an_event_not_in_the_graph(server: LiveServer) -> None:
@@ -183,6 +225,8 @@ def test_complete_an_event_not_in_the_graph(server: LiveServer) -> None:
     c = server.gql(q)["data"]["complete"]
     assert not c["inGraph"] and c["live"]["relations"] == ["xWant", "xNeed"]
     assert all(i["origin"] == "STUDENT" and i["text"] for i in c["inferences"])
+    # one greedy generation per asked relation (n: 1), in the order asked
+    assert [i["relation"] for i in c["inferences"]] == ["xWant", "xNeed"]
     again = server.gql(q)["data"]["complete"]
     assert again["live"]["cached"] == 2 and again["inferences"] == c["inferences"]
 
@@ -200,9 +244,9 @@ def test_store_completions_writes_student_provenance(server: LiveServer, loaded_
     assert _codes(server.gql(m, {"items": bad}, api_key=API_KEY)) == ["UNKNOWN_RELATION"]
 
 
-def test_fifty_concurrent_requests(server: LiveServer, loaded_store: GraphStore) -> None:
-    keys = [h.key for h in loaded_store.search_events("PersonX", first=25)]
-    expected = {k: len(v) for k, v in loaded_store.inferences_of_events(keys).items()}
+def test_fifty_concurrent_requests(server: LiveServer, expected_inferences: dict[str, list[Expected]]) -> None:
+    keys = sorted(expected_inferences)[:25]
+    expected = {k: len(expected_inferences[k]) for k in keys}
     lookup = "query($t: String!) { event(text: $t) { key inferences(first: 100) { totalCount } } }"
     complete = """query($e: String!) { complete(event: $e, relations: ["xWant"], n: 1) {
                     key inferences { origin relation } live { relations } } }"""
@@ -226,3 +270,4 @@ def test_fifty_concurrent_requests(server: LiveServer, loaded_store: GraphStore)
         c = a["data"]["complete"]
         assert c["key"] == text_key(f"PersonX counts sheep number {i}") and c["live"]["relations"] == ["xWant"]
         assert all(x["origin"] == "STUDENT" and x["relation"] == "xWant" for x in c["inferences"])
+        assert len(c["inferences"]) == 1, c  # the student's one greedy xWant: live generation answered

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from skd.core.settings import Settings
+from skd.graph_schema.relations import PAPER_RELATIONS
 from skd.graph_schema.store import GraphStore
 from skd.graph_schema.text import text_key
 from skd.models.critic_labels import read_labels
@@ -15,7 +16,7 @@ from skd.service.app import build_services
 from skd.service.context import Context
 from skd.service.metrics import Metrics
 from skd.service.schema import build_schema
-from tests.service.conftest import API_KEY, service_settings
+from tests.service.conftest import API_KEY, Expected, service_settings
 
 COMPLETE = """query($e: String!, $r: [String!], $min: Float, $all: Boolean! = false) {
   complete(event: $e, relations: $r, n: 2, minScore: $min, liveForAll: $all) {
@@ -42,20 +43,39 @@ def run(loaded_store: GraphStore, settings: Settings, tiny_student: Any, tiny_cr
     return execute
 
 
-def test_every_inference_is_scored_by_the_critic(run: Any, loaded_store: GraphStore, tiny_critic: Any) -> None:
+def test_every_inference_is_scored_by_the_critic(
+    run: Any, loaded_store: GraphStore, tiny_critic: Any, expected_inferences: dict[str, list[Expected]]
+) -> None:
     event = loaded_store.search_events("PersonX", first=1)[0].text
-    rel = loaded_store.inferences(event)[0].relation
-    c = run(COMPLETE, {"e": event, "r": [rel, "xWant"], "all": True})["complete"]
-    assert c["live"]["critic"] == tiny_critic.name and c["live"]["relations"] == [rel, "xWant"]
+    stored = expected_inferences[text_key(event)]
+    # one relation the graph has for the event and one it lacks, chosen by name, not by which comes first
+    rel = min(e.relation for e in stored)
+    lacking = next(r for r in PAPER_RELATIONS if r not in {e.relation for e in stored})
+    c = run(COMPLETE, {"e": event, "r": [rel, lacking], "all": True})["complete"]
+    assert c["live"]["critic"] == tiny_critic.name and c["live"]["relations"] == [rel, lacking]
     assert {i["origin"] for i in c["inferences"]} == {"GRAPH", "STUDENT"}
     expected = tiny_critic.score([(event, i["relation"], i["text"]) for i in c["inferences"]])
     assert [i["score"] for i in c["inferences"]] == pytest.approx(expected, abs=1e-6)
+    # relation by relation, whatever order they come in
+    by_rel = {r: [i for i in c["inferences"] if i["relation"] == r] for r in (rel, lacking)}
+    assert sum(map(len, by_rel.values())) == len(c["inferences"])
+    graph = [i["text"] for i in by_rel[rel] if i["origin"] == "GRAPH"]
+    assert graph == [e.text for e in stored if e.relation == rel][:2]
+    assert by_rel[lacking] and {i["origin"] for i in by_rel[lacking]} == {"STUDENT"}  # live for what is missing
+    for r, items in by_rel.items():
+        assert [i["score"] for i in items] == pytest.approx(
+            tiny_critic.score([(event, r, i["text"]) for i in items]), abs=1e-6
+        )
 
 
 def test_min_score_drops_what_the_critic_rejects(run: Any, tiny_critic: Any) -> None:
     event = "PersonX repairs an old radio"
     everything = run(COMPLETE, {"e": event, "r": ["xWant", "xNeed", "xAttr"]})["complete"]["inferences"]
     assert everything
+    # not in the graph: all live, from every relation asked, each scored by the critic
+    assert {i["origin"] for i in everything} == {"STUDENT"}
+    assert {i["relation"] for i in everything} == {"xWant", "xNeed", "xAttr"}
+    assert all(i["text"] and i["score"] is not None for i in everything)
     cut = sorted(i["score"] for i in everything)[len(everything) // 2]
     kept = run(COMPLETE, {"e": event, "r": ["xWant", "xNeed", "xAttr"], "min": cut})["complete"]["inferences"]
     assert kept == [i for i in everything if i["score"] >= cut]
