@@ -23,12 +23,11 @@ from typing import Any
 
 from skd.core.errors import InputError
 from skd.core.files import atomic_write
+from skd.core.labels import SKIP, label_value
 from skd.graph_schema.records import Triple, triple_from_json
 from skd.graph_schema.text import clean_text, is_none_tail, text_key
 from skd.graph_schema.triples_io import LineError, read_triples
 
-SKIP = -9
-SCALE = (2, 1, -1, -2, SKIP)
 #: The corruptions that make weak negatives, and their default shares.
 NEGATIVE_KINDS: dict[str, float] = {"other_relation": 0.35, "other_event": 0.35, "event_copy": 0.1, "degenerate": 0.2}
 #: Weak negatives made per positive by default: three gave a pair critic a held-out ROC-AUC 0.011 higher than
@@ -56,11 +55,7 @@ class LabeledTriple:
 
 
 def _one(value: Any) -> int:
-    if isinstance(value, bool):
-        return 1 if value else -1
-    if isinstance(value, int | float) and float(value).is_integer() and int(value) in SCALE:
-        return int(value)
-    raise InputError(f"label {value!r} is not on the scale (2, 1 acceptable; -1, -2 not; -9 skip) nor a boolean")
+    return label_value(value)
 
 
 def decide(values: Sequence[Any]) -> bool | None:
