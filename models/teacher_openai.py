@@ -68,6 +68,8 @@ class OpenAITeacher:
         *,
         base_url: str | None,
         api_key: str | None,
+        organization: str | None = None,
+        project: str | None = None,
         mode: Literal["completion", "chat"] = "completion",
         concurrency: int = 16,
         max_retries: int = 5,
@@ -83,7 +85,10 @@ class OpenAITeacher:
             raise ConfigError(f"teacher API mode must be 'completion' or 'chat', not {mode!r}")
         self.model, self.mode = model, mode
         self.name = f"openai:{model}"
-        self.base_url, self._api_key = base_url, api_key or "none"
+        self.base_url, self._api_key = base_url, api_key
+        self.organization, self.project = organization, project
+        # with no key, no Authorization header at all (a made-up key would be sent, and logged, as one)
+        self._headers: dict[str, Any] = {} if api_key else {"Authorization": openai.Omit()}
         # the default endpoint is the client's own (api.openai.com unless OPENAI_BASE_URL says otherwise)
         self.identity = json.dumps(
             {"kind": "openai", "base_url": (base_url or "").rstrip("/"), "mode": mode, "model": model}, sort_keys=True
@@ -97,12 +102,17 @@ class OpenAITeacher:
 
     @classmethod
     def from_settings(cls, model: str, settings: Settings, mode: str | None = None, **kwargs: Any) -> OpenAITeacher:
-        key = settings.teacher_api_key.get_secret_value() if settings.teacher_api_key else None
-        if not settings.teacher_base_url and not key:
-            raise ConfigError("an openai: teacher needs SKD_TEACHER_BASE_URL or SKD_TEACHER_API_KEY")
+        key, base_url = settings.teacher_key, settings.teacher_endpoint
+        if not base_url and not key:
+            raise ConfigError(
+                "an openai: teacher on OpenAI's own API needs a key (OPENAI_API_KEY or SKD_TEACHER_API_KEY); "
+                "for a server of your own set OPENAI_BASE_URL or SKD_TEACHER_BASE_URL"
+            )
         opts: dict[str, Any] = dict(
-            base_url=settings.teacher_base_url,
+            base_url=base_url,
             api_key=key,
+            organization=settings.openai_org_id,
+            project=settings.openai_project_id,
             mode=mode or settings.teacher_api_mode,
             concurrency=settings.teacher_concurrency,
             max_retries=settings.teacher_max_retries,
@@ -128,7 +138,12 @@ class OpenAITeacher:
         # a client per call: its connection pool belongs to this event loop, and the sync wrappers run
         # each call on a fresh loop (asyncio.run), where a pool left from an old loop cannot close
         async with openai.AsyncOpenAI(
-            base_url=self.base_url, api_key=self._api_key, max_retries=0, timeout=self.timeout_s
+            base_url=self.base_url,
+            api_key=self._api_key or "not-sent",  # the client insists on one; `_headers` omits it from requests
+            organization=self.organization,
+            project=self.project,
+            max_retries=0,
+            timeout=self.timeout_s,
         ) as client:
             return await self._complete(
                 client,
@@ -200,10 +215,12 @@ class OpenAITeacher:
             messages = [{"role": "system", "content": CHAT_SYSTEM}, {"role": "user", "content": prompt}]
             extra: dict[str, Any] = {"logprobs": True} if self.logprobs else {}
             chat: Any = client.chat.completions  # its overloads cannot see through **params
-            return await chat.create(model=self.model, messages=messages, **params, **extra)
+            return await chat.create(
+                model=self.model, messages=messages, extra_headers=self._headers, **params, **extra
+            )
         extra = {"logprobs": 1} if self.logprobs else {}
         completions: Any = client.completions
-        return await completions.create(model=self.model, prompt=prompt, **params, **extra)
+        return await completions.create(model=self.model, prompt=prompt, extra_headers=self._headers, **params, **extra)
 
     def _parse(self, resp: Any, stop: Sequence[str]) -> list[TeacherSample]:
         choices = sorted(resp.choices or [], key=lambda c: c.index or 0)

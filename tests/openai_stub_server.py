@@ -119,6 +119,8 @@ class StubState:
     in_flight: int = 0
     max_in_flight: int = 0
     log: list[dict[str, Any]] = field(default_factory=list)
+    #: the headers of each request, lower-cased names (to check what credentials a client sends)
+    headers: list[dict[str, str]] = field(default_factory=list)
     stopping: bool = False
 
 
@@ -161,6 +163,7 @@ def make_app(state: StubState) -> FastAPI:
     async def completions(request: Request) -> Any:
         body = await request.json()
         state.log.append(body)
+        state.headers.append({k.lower(): v for k, v in request.headers.items()})
         if (failed := await gate()) is not None:
             return failed
         prompt = body["prompt"] if isinstance(body["prompt"], str) else body["prompt"][0]
@@ -194,6 +197,7 @@ def make_app(state: StubState) -> FastAPI:
     async def chat(request: Request) -> Any:
         body = await request.json()
         state.log.append(body)
+        state.headers.append({k.lower(): v for k, v in request.headers.items()})
         if (failed := await gate()) is not None:
             return failed
         prompt = body["messages"][-1]["content"]

@@ -14,7 +14,9 @@ class Settings(BaseSettings):
     """Every knob of the project. Each field `foo` is read from `SKD_FOO`."""
 
     # an empty variable (SKD_CRITIC_PATH=) means unset, as in a compose file that passes optional ones
-    model_config = SettingsConfigDict(env_prefix="SKD_", env_file=".env", extra="ignore", env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        env_prefix="SKD_", env_file=".env", extra="ignore", env_ignore_empty=True, populate_by_name=True
+    )
 
     # -- where local state lives (embedded database, caches, trained models) --
     data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("skd", appauthor=False)))
@@ -47,8 +49,15 @@ class Settings(BaseSettings):
     neo4j_start_timeout_s: float = Field(default=120.0, gt=0)
 
     # -- the teacher: an OpenAI-compatible endpoint, or a local transformers model --
+    #: the endpoint and key of `openai:` teachers; unset, the `openai` client's own OPENAI_BASE_URL and
+    #: OPENAI_API_KEY below apply
     teacher_base_url: str | None = None
     teacher_api_key: SecretStr | None = None
+    #: the `openai` client's own environment, read under its own names
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_org_id: str | None = Field(default=None, validation_alias="OPENAI_ORG_ID")
+    openai_project_id: str | None = Field(default=None, validation_alias="OPENAI_PROJECT_ID")
     teacher_model: str = "smollm2"
     teacher_concurrency: int = Field(default=16, ge=1)
     teacher_max_retries: int = Field(default=5, ge=0)
@@ -112,6 +121,17 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
+
+    @property
+    def teacher_endpoint(self) -> str | None:
+        """The `openai:` teachers' base URL: SKD_TEACHER_BASE_URL, else OPENAI_BASE_URL; None is OpenAI's."""
+        return self.teacher_base_url or self.openai_base_url
+
+    @property
+    def teacher_key(self) -> str | None:
+        """The `openai:` teachers' API key: SKD_TEACHER_API_KEY, else OPENAI_API_KEY; None sends none."""
+        key = self.teacher_api_key or self.openai_api_key
+        return key.get_secret_value() if key else None
 
     @property
     def request_cache_path(self) -> Path:

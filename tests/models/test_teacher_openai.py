@@ -137,7 +137,10 @@ def test_make_teacher_reads_the_endpoint_from_settings(stub: StubServer) -> None
     assert t.concurrency == 3 and t.budget.max_requests == 7 and t.budget.price_per_1k_prompt == 0.5
     assert make_teacher("openai-chat:gpt-y", s).mode == "chat"  # type: ignore[attr-defined]
     with pytest.raises(ConfigError):
-        make_teacher("openai:gpt-x", Settings(teacher_base_url=None, teacher_api_key=None))
+        make_teacher(
+            "openai:gpt-x",
+            Settings(teacher_base_url=None, teacher_api_key=None, openai_base_url=None, openai_api_key=None),
+        )
 
 
 def test_retry_after_header_forms() -> None:
@@ -147,3 +150,40 @@ def test_retry_after_header_forms() -> None:
     assert retry_after_s(httpx.Headers({"retry-after-ms": "250"})) == 0.25
     assert retry_after_s(httpx.Headers({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"})) == 0.0
     assert retry_after_s(httpx.Headers({})) is None
+
+
+def _one_request(t: OpenAITeacher) -> None:
+    run_sync(t.complete(["PersonX buys a car. As a result, PersonX wants"], **DECODING))
+
+
+def test_the_openai_clients_own_environment_works_and_skd_settings_override_it(
+    stub: StubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("SKD_TEACHER_BASE_URL", "SKD_TEACHER_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-1")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-1")
+    t = make_teacher("openai:m", Settings())
+    assert isinstance(t, OpenAITeacher)
+    _one_request(t)
+    sent = stub.state.headers[-1]
+    assert sent["authorization"] == "Bearer sk-from-env"
+    assert sent["openai-organization"] == "org-1" and sent["openai-project"] == "proj-1"
+    monkeypatch.setenv("SKD_TEACHER_API_KEY", "sk-skd")  # SKD_TEACHER_* wins
+    overridden = make_teacher("openai:m", Settings())
+    assert isinstance(overridden, OpenAITeacher)
+    _one_request(overridden)
+    assert stub.state.headers[-1]["authorization"] == "Bearer sk-skd"
+
+
+def test_with_no_key_no_authorization_header_is_sent(stub: StubServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OPENAI_API_KEY", "SKD_TEACHER_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    t = make_teacher("openai:m", Settings(teacher_base_url=stub.base_url))
+    assert isinstance(t, OpenAITeacher)
+    _one_request(t)
+    assert "authorization" not in stub.state.headers[-1]  # a server of your own without auth sees none
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        make_teacher("openai:m", Settings(openai_base_url=None))  # OpenAI's own API without a key
