@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI, Header, Request, Response
@@ -15,8 +15,9 @@ from strawberry.fastapi import GraphQLRouter
 
 from skd.core.errors import SkdError
 from skd.core.settings import Settings
+from skd.graph_schema.relations import Relation
 from skd.graph_schema.store import GraphStore
-from skd.service.completion import CompletionService, CriticLike, Models, StudentLike
+from skd.service.completion import CompletionService, CriticLike, EventCompletion, Models, StudentLike
 from skd.service.context import Context, Services
 from skd.service.graph import AsyncGraph
 from skd.service.metrics import Metrics
@@ -32,7 +33,8 @@ def load_models(
     if student is None and settings.student_path is not None:
         from skd.models.student import Student
 
-        student = Student.load(settings.student_path)
+        # Student.generate takes more options than the service uses; it answers StudentLike's calls
+        student = cast(StudentLike, Student.load(settings.student_path))
     if critic is None and settings.critic_path is not None:
         from skd.models.critic import Critic
 
@@ -59,8 +61,28 @@ def build_services(
     return Services(settings=settings, graph=graph, completion=completion, metrics=metrics)
 
 
+async def complete_once(
+    settings: Settings,
+    store: GraphStore,
+    event: str,
+    relations: list[Relation] | None,
+    n: int,
+    min_score: float | None,
+    live_for_all: bool = False,
+) -> EventCompletion:
+    """One `complete`, as the service answers it, in this process (for `skd complete`): the models the
+    settings name are loaded, used once and let go."""
+    student, critic = await anyio.to_thread.run_sync(load_models, settings, None, None)
+    services = build_services(settings, store, student, critic, Metrics())
+    try:
+        return await services.completion.complete(event, relations, n, min_score, live_for_all)
+    finally:
+        await services.completion.aclose()
+
+
 def get_services(request: Request) -> Services:
-    return request.app.state.services
+    services: Services = request.app.state.services
+    return services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
 from skd.graph_schema.records import Edge, Triple
-from skd.graph_schema.relations import PAPER_RELATIONS, Relation
+from skd.graph_schema.relations import PAPER_RELATIONS, Relation, get_relation
 from skd.graph_schema.text import text_key
 from skd.service.batcher import MicroBatcher
 from skd.service.graph import AsyncGraph
@@ -217,7 +217,8 @@ class CompletionService:
     async def complete(
         self, event: str, relations: list[Relation] | None, n: int, min_score: float | None, live_for_all: bool = False
     ) -> EventCompletion:
-        rels = list(relations or PAPER_RELATIONS)  # the seven relations the paper distils
+        # the seven relations the paper distils when none are asked for
+        rels = list(relations) if relations else [get_relation(name) for name in PAPER_RELATIONS]
         key = text_key(event)
         stored = (await self.graph.inferences_of_events([key], rels, None, None)).get(key, [])
         in_graph = bool(stored) or bool(await self.graph.events([key]))

@@ -22,7 +22,8 @@ async def _edges(
 ) -> list[Edge]:
     rels = relations_arg(relations) or []
     flt = InferenceFilter(tuple(r.name for r in rels), score_arg(min_score), tuple(sources or ()))
-    return await info.context.loaders.inferences.load((key, flt))
+    edges: list[Edge] = await info.context.loaders.inferences.load((key, flt))
+    return edges
 
 
 @strawberry.type(description="An event (a head) of the commonsense graph.")

@@ -26,4 +26,5 @@ class EventConnection:
         description="How many events match, counted by the full-text index (asked only when this field is selected)."
     )
     async def total_count(self, info: Info) -> int:
-        return await info.context.graph.count_search(self.query)
+        total: int = await info.context.graph.count_search(self.query)
+        return total

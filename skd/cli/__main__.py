@@ -1,5 +1,5 @@
 """`python -m skd.cli` runs the `skd` command."""
 
-from skd.cli.main import app
+from skd.cli.main import main
 
-app()
+main()

@@ -20,6 +20,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from skd.core.errors import SkdError
 from skd.core.settings import Settings
@@ -36,6 +37,11 @@ def get_settings() -> Settings:
     return Settings()
 
 
+def print_error(message: str) -> None:
+    """One line on standard error, however long (no wrapping), the message taken literally (no markup)."""
+    console.print(Text.assemble(("error: ", "bold red"), " ".join(message.split())), soft_wrap=True)
+
+
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn an SkdError into a one-line red message and its exit code; nothing else is caught."""
 
@@ -44,7 +50,7 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except SkdError as e:
-            console.print(f"[bold red]error:[/] {e}")
+            print_error(str(e))
             raise typer.Exit(e.exit_code) from e
 
     return wrapper

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from skd.cli.common import console, get_settings, handle_errors, open_store, print_json, progress
 from skd.core.errors import ConfigError, InputError
+from skd.core.files import write_json
 from skd.models.critic import ProgressFn
 from skd.models.critic_labels import NEGATIVES_PER_POSITIVE
 
@@ -49,11 +50,18 @@ def _load_critic(path: Path | None) -> Any:
 
 
 def _levels_table(levels: dict[str, dict[str, float]], title: str) -> Table:
+    """Each level's cutoff, precision and recall; beside the precision measured on new labels, the one the
+    critic promised (measured on its own validation split), so a miscalibrated critic shows."""
+    promised = any("validation_precision" in row for row in levels.values())
     table = Table(title=title)
-    for col in ("recall level", "cutoff", "precision", "recall"):
+    columns = ["recall level", "cutoff", *(["promised precision"] if promised else []), "precision", "recall"]
+    for col in columns:
         table.add_column(col, justify="right")
     for level, row in levels.items():
-        table.add_row(level, f"{row['cutoff']:.4f}", f"{row['precision']:.3f}", f"{row['recall']:.3f}")
+        cells = [level, f"{row['cutoff']:.4f}"]
+        if promised:
+            cells.append(f"{row['validation_precision']:.3f}")
+        table.add_row(*cells, f"{row['precision']:.3f}", f"{row['recall']:.3f}")
     return table
 
 
@@ -188,12 +196,11 @@ def eval_(
     labels: Path = typer.Argument(..., help="labels JSONL to evaluate on"),
     critic_path: Path | None = CRITIC_OPTION,
     plot: Path | None = typer.Option(None, help="PNG file for the precision-recall curve"),
-    json_out: Path | None = typer.Option(None, "--json", help="also write the report to this file"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="also write the report (JSON) to this file"),
     batch_size: int | None = typer.Option(None),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON instead of a table"),
 ) -> None:
     """ROC-AUC, average precision, and precision and recall at each calibrated level."""
-    import json
-
     from skd.models.critic_train import evaluate_critic
 
     critic = _load_critic(critic_path)
@@ -201,11 +208,12 @@ def eval_(
         result = evaluate_critic(
             critic, labels, plot=plot, batch_size=batch_size or get_settings().critic_batch_size, progress=report
         )
-    console.print(_levels_table(result["levels"], f"ROC-AUC {result['roc_auc']:.3f} on {result['n']} labels"))
-    if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print_json(result)
+    if out:
+        write_json(out, result)
+    if as_json:
+        print_json(result)
+    else:
+        console.print(_levels_table(result["levels"], f"ROC-AUC {result['roc_auc']:.3f} on {result['n']} labels"))
 
 
 @app.command()

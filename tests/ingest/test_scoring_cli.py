@@ -95,8 +95,9 @@ def test_info_score_filter_and_eval(trained: tuple[Path, Path, Path]) -> None:
             str(critic),
             "--plot",
             str(folder / "pr.png"),
-            "--json",
+            "--out",
             str(folder / "eval.json"),
+            "--json",
         ]
     )
     assert 0 <= report["roc_auc"] <= 1 and (folder / "pr.png").read_bytes()[:4] == b"\x89PNG"
