@@ -67,7 +67,8 @@ class CriticConfig:
     hidden: int = 256
     dropout: float = 0.1
     default_recall_level: float = 0.8
-    levels: dict[str, dict[str, float]] = field(default_factory=dict)  # "0.8" -> cutoff, precision, recall
+    #: "0.8" -> cutoff, precision, recall (and precision_by_relation: what the level promises per relation)
+    levels: dict[str, dict[str, Any]] = field(default_factory=dict)
     curve: list[list[float]] = field(default_factory=list)  # validation (cutoff, precision, recall), high to low
     metrics: dict[str, Any] = field(default_factory=dict)
     relations: list[str] = field(default_factory=list)  # pair mode: the one-hot's order, fixed at training
@@ -76,6 +77,10 @@ class CriticConfig:
     tail_by_relation: bool = False
     #: how many of the encoder's layers the critic kept (the saved encoder is that deep); None: all, unrecorded
     encoder_layers: int | None = None
+    #: what it learnt from: one entry per source (path, kind, rows, acceptable)
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    #: what its cutoffs and precision figures were measured on
+    calibration: str = ""
     format_version: int = FORMAT_VERSION
 
     @classmethod
@@ -84,6 +89,25 @@ class CriticConfig:
         given = {k: v for k, v in obj.items() if k in known}
         given.setdefault("mode", "head")  # critics saved before `pair` existed were all `head` and lack the field
         return cls(**given)
+
+
+def critic_card(config: CriticConfig) -> str:
+    """The critic's model card: what it learnt from, how it was calibrated, what it promises per level."""
+    lines = [f"# Critic ({config.mode}, {config.encoder})", "", "## Training sources", ""]
+    lines += [
+        f"- `{s.get('path', '?')}`: {s.get('kind', '?')} labels, {s.get('rows', 0):,} rows, "
+        f"{s.get('acceptable', 0):,} acceptable"
+        for s in config.sources
+    ] or ["- (not recorded)"]
+    lines += ["", "## Calibration", "", config.calibration or "(not recorded)", ""]
+    m = config.metrics
+    if "roc_auc" in m:
+        lines += [f"Validation ROC-AUC {m['roc_auc']:.3f}, average precision {m.get('average_precision', 0):.3f}.", ""]
+    lines += ["| recall level | cutoff | precision | recall |", "|---|---|---|---|"]
+    lines += [
+        f"| {k} | {v['cutoff']:.4f} | {v['precision']:.3f} | {v['recall']:.3f} |" for k, v in config.levels.items()
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def hidden_size(encoder: nn.Module) -> int:
@@ -283,6 +307,7 @@ class Critic:
         head = {k: v.detach().cpu().contiguous() for k, v in self.model.head.state_dict().items()}
         save_file(head, tmp / HEAD_NAME)
         (tmp / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n", encoding="utf-8")
+        (tmp / "README.md").write_text(critic_card(self.config), encoding="utf-8")
         if folder.exists():
             old = folder.with_name(folder.name + ".old")
             shutil.rmtree(old, ignore_errors=True)
@@ -446,7 +471,12 @@ class Critic:
             if min_precision is not None
             else {"recall_level": recall_level if recall_level is not None else self.config.default_recall_level}
         )
-        return {**by, "cutoff": cutoff, "validation_precision": precision, "validation_recall": recall}
+        out: dict[str, Any] = {**by, "cutoff": cutoff, "validation_precision": precision, "validation_recall": recall}
+        if min_precision is None:
+            stored = self.config.levels.get(level_key(float(out["recall_level"])), {})
+            out["validation_precision_by_relation"] = dict(stored.get("precision_by_relation", {}))
+        out["calibration"] = self.config.calibration or "(not recorded)"
+        return out
 
     @property
     def name(self) -> str:

@@ -43,6 +43,8 @@ class LabeledTriple:
     relation: str
     tail: str
     acceptable: bool
+    #: a weak label (a human-written row or a corruption of one), not a judgment of generated text
+    weak: bool = False
 
     @property
     def event(self) -> str:
@@ -133,7 +135,8 @@ def read_labels(
                 errors.append(err)
             continue
         if ok is not None:
-            out.append(LabeledTriple(triple.head, triple.relation, triple.tail, ok))
+            weak = isinstance(row, dict) and row.get("weak") is not None
+            out.append(LabeledTriple(triple.head, triple.relation, triple.tail, ok, weak))
     return out
 
 

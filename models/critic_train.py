@@ -54,6 +54,46 @@ DEFAULT_EPOCHS = {"pair": 60, "head": 60, "finetune": 3}
 PATIENCE = 10
 
 Labels = str | Path | Iterable[dict[str, Any] | Triple] | Sequence[LabeledTriple]
+#: file suffixes of human-written graphs (weak labels are made from them on the fly)
+GRAPH_SUFFIXES = (".tsv", ".txt", ".csv")
+WEAK_CALIBRATION = (
+    "weak labels only: cutoffs and precision figures were measured on held-out ATOMIC rows against "
+    "corruptions of them; they are estimates on corruptions, not on teacher output (train with judged "
+    "labels of your teacher's output to calibrate on that)"
+)
+
+
+def gather_labels(
+    sources: Sequence[str | Path], work_dir: Path, seed: int = 0, negatives_per_positive: float | None = None
+) -> tuple[list[LabeledTriple], list[dict[str, Any]]]:
+    """Labelled triples from several sources, and a record of each: labels JSONL (judged or human labels,
+    on the paper's scale or boolean; rows from `skd critic bootstrap` count as weak) and human-written
+    graphs as ATOMIC TSV, from which weak labels are made here (kept in `work_dir`). A bad row of a labels
+    file is an InputError naming `file:line`."""
+    from skd.models.critic_labels import NEGATIVES_PER_POSITIVE, bootstrap_labels
+
+    examples: list[LabeledTriple] = []
+    records: list[dict[str, Any]] = []
+    for n, source in enumerate(sources):
+        path = Path(source)
+        if path.suffix.lower() in GRAPH_SUFFIXES:
+            work_dir.mkdir(parents=True, exist_ok=True)
+            weak_file = work_dir / f"weak-labels-{n}-{path.stem}.jsonl"
+            bootstrap_labels(
+                path, weak_file, seed=seed, negatives_per_positive=negatives_per_positive or NEGATIVES_PER_POSITIVE
+            )
+            got = read_labels(weak_file, strict=True)
+        else:
+            got = read_labels(path, strict=True)
+        if not got:
+            raise InputError(f"{path}: no usable labels (every row was skipped)")
+        weak = sum(e.weak for e in got)
+        kind = "weak" if weak == len(got) else "judged" if weak == 0 else "mixed"
+        records.append(
+            {"path": str(path), "kind": kind, "rows": len(got), "acceptable": sum(e.acceptable for e in got)}
+        )
+        examples.extend(got)
+    return examples, records
 
 
 def _examples(labels: Labels) -> list[LabeledTriple]:
@@ -234,7 +274,7 @@ def _keep_layers(model: nn.Module, mode: str, asked: int | None) -> int | None:
 
 
 def train_critic(
-    labels_path_or_rows: Labels,
+    labels_path_or_rows: Labels | Sequence[str | Path],
     out_dir: str | Path,
     encoder: str = "all-MiniLM-L6-v2",
     mode: str = DEFAULT_MODE,
@@ -273,11 +313,18 @@ def train_critic(
     torch.manual_seed(seed)
     started = time.perf_counter()
 
-    examples = _examples(labels_path_or_rows)
+    sources: list[dict[str, Any]] = []
+    given = labels_path_or_rows
+    if isinstance(given, list | tuple) and given and all(isinstance(x, str | Path) for x in given):
+        examples, sources = gather_labels(
+            [Path(x) for x in given], Path(out_dir).with_name(Path(out_dir).name + ".labels"), seed
+        )
+    else:
+        examples = _examples(given)  # type: ignore[arg-type]
     if not examples:
         raise InputError("no usable labels (every row was skipped or malformed)")
     _check_classes(examples, "label set")
-    train, val = split_by_event(examples, val_fraction, seed)
+    train, val, calibration = _split(examples, val_fraction, seed)
     _check_classes(val, "validation split")
     _check_classes(train, "training split")
 
@@ -301,7 +348,13 @@ def train_critic(
     scores = critic.score([e.item for e in val], batch_size=batch_size * 2)
     points = [(cutoff - SCORE_NOISE, precision, recall) for cutoff, precision, recall in pr_curve(y_val, scores)]
     config.levels = recall_levels(points, levels)
+    _promise_by_relation(config.levels, val, scores)
     config.curve = thin_curve(points)
+    config.sources = sources or [
+        {"path": "rows", "kind": "weak" if all(e.weak for e in examples) else "judged", "rows": len(examples),
+         "acceptable": sum(e.acceptable for e in examples)}
+    ]  # fmt: skip
+    config.calibration = calibration
     config.metrics = {
         **metrics(y_val, scores),
         "split": "validation, by event",
@@ -318,6 +371,38 @@ def train_critic(
     }
     critic.save(out_dir)
     return critic
+
+
+def _split(
+    examples: Sequence[LabeledTriple], fraction: float, seed: int
+) -> tuple[list[LabeledTriple], list[LabeledTriple], str]:
+    """Training and calibration examples, split by event. Whenever there are judged (or human) labels, the
+    calibration events are drawn from them alone, and weak labels of those events are left out of training;
+    with weak labels alone, calibration is on them, and says so."""
+    judged = [e for e in examples if not e.weak]
+    if not judged:
+        train, val = split_by_event(examples, fraction, seed)
+        return train, val, WEAK_CALIBRATION
+    rest, val = split_by_event(judged, fraction, seed)
+    held = {e.event for e in val}
+    train = [*rest, *(e for e in examples if e.weak and e.event not in held)]
+    calibration = (
+        f"judged labels of {len(held)} held-out events ({len(val)} labels, {sum(e.acceptable for e in val)} "
+        "acceptable): the precision figures are measured on judged output, split by event"
+    )
+    return train, val, calibration
+
+
+def _promise_by_relation(
+    levels: dict[str, dict[str, Any]], val: Sequence[LabeledTriple], scores: Sequence[float]
+) -> None:
+    """Add to each level the precision it promises per relation (on the calibration split)."""
+    for row in levels.values():
+        by_rel: dict[str, list[int]] = {}
+        for e, s in zip(val, scores, strict=True):
+            if s >= row["cutoff"]:
+                by_rel.setdefault(e.relation, []).append(int(e.acceptable))
+        row["precision_by_relation"] = {r: round(sum(v) / len(v), 4) for r, v in sorted(by_rel.items())}
 
 
 def evaluate_critic(

@@ -49,7 +49,7 @@ def _load_critic(path: Path | None) -> Any:
         return Critic.load(where)
 
 
-def _levels_table(levels: dict[str, dict[str, float]], title: str) -> Table:
+def _levels_table(levels: dict[str, dict[str, Any]], title: str) -> Table:
     """Each level's cutoff, precision and recall; beside the precision measured on new labels, the one the
     critic promised (measured on its own validation split), so a miscalibrated critic shows."""
     promised = any("validation_precision" in row for row in levels.values())
@@ -87,7 +87,11 @@ def bootstrap(
 @app.command()
 @handle_errors
 def train(
-    labels: Path = typer.Argument(..., help="labels JSONL: {head, relation, tail, label} or `labels` lists"),
+    sources: list[Path] = typer.Argument(
+        ...,
+        help="labels JSONL ({head, relation, tail, label} or `labels` lists: judged, human or weak) and human-written "
+        "graphs as ATOMIC TSV (weak labels are made from them); several combine",
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="folder to save the critic in"),
     encoder: str | None = typer.Option(
         None, help="encoder: built-in name, HF id or folder (default: SKD_CRITIC_ENCODER)"
@@ -108,12 +112,15 @@ def train(
         help="keep the encoder's first N layers; 0: all (default: half of them in pair mode, all in the others)",
     ),
 ) -> None:
-    """Train a critic, calibrate cutoffs on held-out events, and save it with its metrics."""
-    from skd.models.critic_train import train_critic
+    """Train a critic, calibrate cutoffs on held-out events, and save it with its metrics and card.
+
+    With any judged (or human) labels among the sources, the cutoffs are calibrated on held-out events of
+    those alone; with weak labels alone, the precision figures are estimates on corruptions, and it says so."""
+    from skd.models.critic_train import WEAK_CALIBRATION, train_critic
 
     with _progress() as report:
         critic = train_critic(
-            labels,
+            list(sources),
             out,
             encoder=encoder or get_settings().critic_encoder,
             mode=mode,
@@ -127,6 +134,8 @@ def train(
         )
     m = critic.config.metrics
     console.print(_levels_table(critic.config.levels, f"validation ROC-AUC {m['roc_auc']:.3f}"))
+    if critic.config.calibration == WEAK_CALIBRATION:
+        console.print(f"note: {WEAK_CALIBRATION}", style="yellow", markup=False)
     print_json({"critic": str(critic.path), "metrics": m, "levels": critic.config.levels})
 
 

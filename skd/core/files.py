@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "write_json", "write_text"]
+__all__ = ["atomic_write", "write_json", "write_json_lines", "write_text"]
 
 
 def _sync_dir(folder: Path) -> None:
@@ -47,6 +47,16 @@ def atomic_write(path: Path, encoding: str = "utf-8") -> Iterator[IO[str]]:
 def write_text(path: Path, text: str) -> None:
     with atomic_write(path) as fh:
         fh.write(text)
+
+
+def write_json_lines(path: Path, rows: Iterable[Any]) -> int:
+    """A JSONL file, one row a line, whole or not at all; returns the number of rows."""
+    n = 0
+    with atomic_write(path) as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+    return n
 
 
 def write_json(path: Path, obj: Any, indent: int | None = 2) -> None:

@@ -130,6 +130,9 @@ class CriticSection(_Section):
     #: an existing critic folder; unset: train one on weak labels bootstrapped from `bootstrap`
     path: Path | None = None
     bootstrap: str = f"{BUNDLED}atomic2020-paper.tsv"
+    #: labels JSONL of judged teacher output, trained on beside the weak labels and calibrated on alone (their
+    #: events held out of the student's evaluation are left out); empty: weak labels only
+    judged: list[str] = Field(default_factory=lambda: [f"{BUNDLED}teacher-labels-smollm2.jsonl"])
     #: use at most this many events of the bootstrap graph (in a fixed hash order); unset: all
     bootstrap_events: int | None = Field(default=None, ge=2)
     negatives_per_positive: float = Field(default=NEGATIVES_PER_POSITIVE, ge=0)
@@ -171,6 +174,9 @@ class StudentSection(_Section):
     patience: int = Field(default=3, ge=1)
     max_len: int = Field(default=64, ge=8)
     val_fraction: float = Field(default=0.05, gt=0, lt=1)
+    #: human-written rows (an ATOMIC TSV) the student also learns from, beside the filtered teacher output;
+    #: unset (the paper's setting): teacher output only. Held-out events are left out of them too.
+    human_rows: str | None = None
 
 
 class EvaluateSection(_Section):

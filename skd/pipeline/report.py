@@ -176,13 +176,20 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [
             "## Critic acceptance per relation",
             "",
-            "| relation | generated | accepted | rate |",
-            "|---|---:|---:|---:|",
+            "| relation | generated | accepted | rate | promised precision |",
+            "|---|---:|---:|---:|---:|",
         ]
         for rel, row in acc["by_relation"].items():
-            lines.append(f"| {rel} | {row['generated']} | {row['accepted']} | {row['rate']:.1%} |")
-        lines.append(f"| **all** | {acc['total']} | {acc['accepted']} | {(acc['rate'] or 0):.1%} |")
-        lines.append("")
+            promised = row.get("promised_precision")
+            cell = "–" if promised is None else f"{promised:.2f}"
+            lines.append(f"| {rel} | {row['generated']} | {row['accepted']} | {row['rate']:.1%} | {cell} |")
+        selection = acc.get("selection") or {}
+        overall = selection.get("validation_precision")
+        lines.append(
+            f"| **all** | {acc['total']} | {acc['accepted']} | {(acc['rate'] or 0):.1%} | "
+            f"{'–' if overall is None else f'{overall:.2f}'} |"
+        )
+        lines += ["", f"Promised precision: {selection.get('calibration', '(not recorded)')}.", ""]
     lines += [
         "## Teacher tokens and cost",
         "",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from skd.core.errors import BudgetExceededError, IncompleteRunError, InputError, TeacherError
+from skd.core.files import write_json_lines
 from skd.core.settings import Settings
 from skd.graph_schema.records import Triple
 from skd.graph_schema.text import text_key
@@ -319,7 +320,7 @@ def _critic_part(c: PipelineConfig, s: Settings) -> dict[str, Any]:
 
 def _critic(ctx: StageContext) -> StageOutput:
     from skd.models.critic import Critic
-    from skd.models.critic_labels import bootstrap_labels
+    from skd.models.critic_labels import bootstrap_labels, read_labels
     from skd.models.critic_train import train_critic
 
     cfg, run = ctx.config.critic, ctx.config.run
@@ -348,9 +349,20 @@ def _critic(ctx: StageContext) -> StageOutput:
         negatives_per_positive=cfg.negatives_per_positive,
         relations=relations,
     )
+    sources = [ctx.path(f"{CRITIC_DIR}/labels.jsonl")]
+    judged_counts: dict[str, int] = {}
+    if cfg.judged:
+        # judged teacher output, less the held-out events: the student is evaluated on those
+        files = [ctx.config.resolve(f) for f in cfg.judged]
+        for f in files:
+            read_labels(f, strict=True)  # a bad row stops the stage, named `file:line`
+        rows = [r for r in read_rows(files) if text_key(str(r.get("head", ""))) not in held_keys]
+        write_json_lines(ctx.path(f"{CRITIC_DIR}/judged.jsonl"), rows)
+        sources.append(ctx.path(f"{CRITIC_DIR}/judged.jsonl"))
+        judged_counts = {"files": len(cfg.judged), "rows": len(rows)}
     mode: dict[str, Any] = {"mode": cfg.mode} if cfg.mode else {}
     critic = train_critic(
-        ctx.path(f"{CRITIC_DIR}/labels.jsonl"),
+        sources,
         ctx.path(f"{CRITIC_DIR}/model"),
         encoder=cfg.encoder,
         epochs=cfg.epochs,
@@ -362,9 +374,12 @@ def _critic(ctx: StageContext) -> StageOutput:
     ctx.set_critic(critic)
     metrics = critic.config.metrics
     counts.update(
-        source="trained on weak labels",
+        source="trained on weak labels and judged teacher output" if judged_counts else "trained on weak labels",
         bootstrap=cfg.bootstrap,
         labels=labels.to_json(),
+        judged=judged_counts,
+        calibration=critic.config.calibration,
+        sources=critic.config.sources,
         metrics={
             k: metrics.get(k)
             for k in ("roc_auc", "average_precision", "train_examples", "val_examples", "val_events", "train_seconds")
@@ -402,11 +417,14 @@ def _filter(ctx: StageContext) -> StageOutput:
         progress=report,
     )
     generated = count_by_relation(_triples_of(ctx.path(SCORED_DIR)))
+    promised = kept.selection.get("validation_precision_by_relation", {})
     per_relation = {
         rel: {
             "generated": n,
             "accepted": kept.accepted_by_relation.get(rel, 0),
             "rate": kept.accepted_by_relation.get(rel, 0) / n if n else 0.0,
+            # what the critic's calibration promises of the accepted ones (None: no such labels to say)
+            "promised_precision": promised.get(rel),
         }
         for rel, n in generated.items()
     }
@@ -470,6 +488,12 @@ def _student(ctx: StageContext) -> StageOutput:
         f"level {ctx.config.critic.recall_level} (cutoff {selection.get('cutoff', float('nan')):.3f}), "
         f"{n_events} events, relations {', '.join(ctx.config.run.relation_names)}"
     )
+    human: list[Triple] = []
+    if cfg.human_rows:
+        rows = read_graph(ctx.config.resolve(cfg.human_rows), ctx.config.run.relation_names)
+        human = [t for t in rows if text_key(t.head) not in held]
+        described += f"; plus {len(human)} human-written rows of {cfg.human_rows}"
+        train = [*train, *human]
     ctx.progress.update(f"loading the base model {cfg.base}", 0, None)
     result = train_student(
         train,
@@ -486,7 +510,13 @@ def _student(ctx: StageContext) -> StageOutput:
         resume=True,
         max_len=cfg.max_len,
         val_fraction=cfg.val_fraction,
-        data={"source": str(accepted), "trained_on": described},
+        data={
+            "source": str(accepted),
+            "trained_on": described,
+            "teacher_triples": len(train) - len(human),
+            "human_rows": len(human),
+            "human_source": cfg.human_rows,
+        },
         progress=lambda p: ctx.progress.update("student steps", p.step, p.max_steps),
     )
     return StageOutput(

@@ -20,7 +20,7 @@ from skd.graph_schema.triples_io import read_triples
 from skd.models.critic import Critic
 from skd.models.student import Student
 from skd.models.student_eval import read_references, student_outputs
-from skd.pipeline.config import PipelineConfig, parse_config
+from skd.pipeline.config import PipelineConfig, bundled_path, parse_config
 from skd.pipeline.runner import STATE_FILE, PipelineProgress, run_pipeline
 from skd.pipeline.stages import stage_names
 from tests.openai_stub_server import StubServer
@@ -136,6 +136,12 @@ def test_pipeline_end_to_end_with_fake_openai_teacher_then_skips_everything(
     labels = [json.loads(line) for line in (run / "critic" / "labels.jsonl").read_text().splitlines()]
     assert labels and not held_heads & {row["head"] for row in labels}
     assert {row["relation"] for row in labels} <= set(RELATIONS)
+    # ... and on judged teacher output (the bundled labels) less the held-out events, calibrated on those alone
+    judged = [json.loads(line) for line in (run / "critic" / "judged.jsonl").read_text().splitlines()]
+    assert judged and not {text_key(h) for h in held_heads} & {text_key(r["head"]) for r in judged}
+    assert [s["kind"] for s in critic.config.sources] == ["weak", "judged"]
+    assert counts["critic"]["calibration"].startswith("judged labels of")
+    assert "promised precision" in (run / "report.md").read_text(encoding="utf-8")
 
     # 4. scores on every triple, the accepted ones at or above the recall level's cutoff
     cutoff = critic.cutoff(recall_level=0.9)
@@ -348,3 +354,26 @@ def test_stage_outcomes_are_decided_by_their_type_not_their_wording() -> None:
         _stopped("event generation", Stop.PROMPT_LIMIT, "prompt limit reached", 0)
     # an unfinished job is not the user's bad input
     assert not issubclass(IncompleteRunError, InputError) and IncompleteRunError.exit_code != InputError.exit_code
+
+
+def test_the_student_can_also_learn_from_human_rows_and_says_so(
+    tmp_path: Path, models: dict[str, Path], fake_openai: StubServer, store: GraphStore, settings: Settings
+) -> None:
+    cfg = config(
+        tmp_path,
+        models,
+        stub_teacher(fake_openai),
+        critic={"judged": []},
+        student={"human_rows": "bundled:atomic2020-paper.tsv"},
+    )
+    result = run_pipeline(cfg, settings=settings, store=store, until_stage="student")
+    counts = result.report["counts"]
+    assert counts["critic"]["calibration"].startswith("weak labels only")  # judged = []: it says so
+    info = Student.load(tmp_path / "run" / "student").info["data"]
+    assert info["human_rows"] > 0 and info["human_source"] == "bundled:atomic2020-paper.tsv"
+    assert counts["student"]["trained_on"] == info["trained_on"]
+    assert "human-written rows" in info["trained_on"]
+    # every row of those relations, less the held-out events (they stay out of the human rows too)
+    held = {text_key(n.triple.head) for n in read_triples(tmp_path / "run" / "heldout-references.tsv")}
+    human = [n.triple for n in read_triples(bundled_path("atomic2020-paper.tsv")) if n.triple.relation in RELATIONS]
+    assert held and info["human_rows"] == sum(text_key(t.head) not in held for t in human) < len(human)
