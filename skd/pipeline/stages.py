@@ -338,18 +338,23 @@ def _critic(ctx: StageContext) -> StageOutput:
         counts.update(source="existing", metrics=critic.config.metrics)
         return StageOutput(outputs={"critic": str(folder.resolve()), "heldout": HELDOUT}, counts=counts)
 
-    ctx.progress.update("weak labels", 0, None)
-    graph = [t for t in read_graph(ctx.config.resolve(cfg.bootstrap), relations) if text_key(t.head) not in held_keys]
-    graph = take_events(graph, cfg.bootstrap_events, run.seed)
-    write_triples_tsv(graph, ctx.path(f"{CRITIC_DIR}/bootstrap-graph.tsv"))
-    labels = bootstrap_labels(
-        ctx.path(f"{CRITIC_DIR}/bootstrap-graph.tsv"),
-        ctx.path(f"{CRITIC_DIR}/labels.jsonl"),
-        seed=run.seed,
-        negatives_per_positive=cfg.negatives_per_positive,
-        relations=relations,
-    )
-    sources = [ctx.path(f"{CRITIC_DIR}/labels.jsonl")]
+    sources: list[Path] = []
+    weak_counts: dict[str, Any] | None = None
+    if not cfg.judged or cfg.combine == "weak+judged":
+        ctx.progress.update("weak labels", 0, None)
+        graph = [
+            t for t in read_graph(ctx.config.resolve(cfg.bootstrap), relations) if text_key(t.head) not in held_keys
+        ]
+        graph = take_events(graph, cfg.bootstrap_events, run.seed)
+        write_triples_tsv(graph, ctx.path(f"{CRITIC_DIR}/bootstrap-graph.tsv"))
+        weak_counts = bootstrap_labels(
+            ctx.path(f"{CRITIC_DIR}/bootstrap-graph.tsv"),
+            ctx.path(f"{CRITIC_DIR}/labels.jsonl"),
+            seed=run.seed,
+            negatives_per_positive=cfg.negatives_per_positive,
+            relations=relations,
+        ).to_json()
+        sources.append(ctx.path(f"{CRITIC_DIR}/labels.jsonl"))
     judged_counts: dict[str, int] = {}
     if cfg.judged:
         # judged teacher output, less the held-out events: the student is evaluated on those
@@ -374,9 +379,10 @@ def _critic(ctx: StageContext) -> StageOutput:
     ctx.set_critic(critic)
     metrics = critic.config.metrics
     counts.update(
-        source="trained on weak labels and judged teacher output" if judged_counts else "trained on weak labels",
-        bootstrap=cfg.bootstrap,
-        labels=labels.to_json(),
+        source="trained on "
+        + " and ".join(k for k, on in (("weak labels", weak_counts), ("judged teacher output", judged_counts)) if on),
+        bootstrap=cfg.bootstrap if weak_counts else None,
+        labels=weak_counts,
         judged=judged_counts,
         calibration=critic.config.calibration,
         sources=critic.config.sources,
@@ -386,7 +392,7 @@ def _critic(ctx: StageContext) -> StageOutput:
         },
     )
     return StageOutput(
-        outputs={"critic": f"{CRITIC_DIR}/model", "labels": f"{CRITIC_DIR}/labels.jsonl", "heldout": HELDOUT},
+        outputs={"critic": f"{CRITIC_DIR}/model", "heldout": HELDOUT},
         counts=counts,
     )
 
