@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -133,7 +134,8 @@ def main() -> None:
     settings = Settings()
     store = connect(settings)
     try:
-        store.upsert_all(n.triple for n in islice(read_triples(SAMPLE), args.triples))
+        with closing(read_triples(SAMPLE)) as rows:
+            store.upsert_all(n.triple for n in islice(rows, args.triples))
         keys = [h.key for h in store.search_events("PersonX", first=100)]
         work = [keys[i % len(keys)] for i in range(args.lookups)]
         result: dict[str, Any] = {"triples": args.triples, "lookups": {}, "completion": {}}

@@ -69,6 +69,26 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+#: servers this process started, kept until they are stopped: a server outlives the call that started it,
+#: and a `Popen` dropped while its process runs is a leak (a ResourceWarning, and a zombie once it exits)
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def keep_child(proc: subprocess.Popen[bytes]) -> None:
+    _CHILDREN[proc.pid] = proc
+
+
+def reap(pid: int) -> None:
+    """Collect the exit status of `pid` if it is a child that has ended (this process's server or not)."""
+    proc = _CHILDREN.get(pid)
+    if proc is not None:
+        if proc.poll() is not None:
+            del _CHILDREN[pid]
+        return
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -151,6 +171,7 @@ class EmbeddedArcadeDB:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+        keep_child(proc)
         info = ServerInfo(pid=proc.pid, bolt_port=bolt, http_port=http, password=password)
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
@@ -163,6 +184,7 @@ class EmbeddedArcadeDB:
                 return info
             time.sleep(0.2)
         proc.kill()
+        proc.wait()
         raise GraphUnavailableError(f"ArcadeDB did not answer within {self.start_timeout_s:.0f} s; see {self.log_path}")
 
     def stop(self, timeout_s: float = 30.0) -> bool:
@@ -173,11 +195,16 @@ class EmbeddedArcadeDB:
         os.kill(info.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
         while _alive(info.pid) and time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(info.pid, os.WNOHANG)
+            reap(info.pid)
             time.sleep(0.1)
         if _alive(info.pid):
             os.kill(info.pid, signal.SIGKILL)
+            for _ in range(100):  # SIGKILL cannot be refused; collect the exit as soon as it is there
+                reap(info.pid)
+                if not _alive(info.pid):
+                    break
+                time.sleep(0.05)
+        reap(info.pid)
         self.info_path.unlink(missing_ok=True)
         return True
 

@@ -23,7 +23,7 @@ from neo4j.exceptions import AuthError, DriverError, Neo4jError
 
 from skd.core.errors import ConfigError, GraphUnavailableError
 from skd.core.files import atomic_write, write_text
-from skd.graph_schema.arcadedb import ServerInfo, _alive, _free_port, _port_open
+from skd.graph_schema.arcadedb import ServerInfo, _alive, _free_port, _port_open, keep_child, reap
 
 DATABASE = "neo4j"
 USER = "neo4j"
@@ -151,13 +151,16 @@ class EmbeddedNeo4j:
         os.kill(info.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
         while _alive(info.pid) and time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(info.pid, os.WNOHANG)
+            reap(info.pid)
             time.sleep(0.1)
         if _alive(info.pid):
             os.kill(info.pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(info.pid, 0)
+            for _ in range(100):  # SIGKILL cannot be refused; collect the exit as soon as it is there
+                reap(info.pid)
+                if not _alive(info.pid):
+                    break
+                time.sleep(0.05)
+            reap(info.pid)
             (self.root / "run" / "neo4j.pid").unlink(missing_ok=True)
         self.info_path.unlink(missing_ok=True)
         return True
@@ -198,6 +201,7 @@ class EmbeddedNeo4j:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+        keep_child(proc)
         info = ServerInfo(pid=proc.pid, bolt_port=bolt, http_port=0, password=password, database=DATABASE, user=USER)
         try:
             self._wait_ready(proc, info)

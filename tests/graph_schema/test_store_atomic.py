@@ -25,7 +25,8 @@ def loaded(session_store: GraphStore, atomic_sample: Path) -> Iterator[GraphStor
 
 
 def test_atomic_sample_loads_with_expected_counts(loaded: GraphStore, atomic_sample: Path) -> None:
-    lines = sum(1 for line in atomic_sample.open(encoding="utf-8") if line.strip())
+    with atomic_sample.open(encoding="utf-8") as f:
+        lines = sum(1 for line in f if line.strip())
     assert lines == 12_770
     distinct = {n.triple.key for n in read_triples(atomic_sample)}
     stats = loaded.stats()

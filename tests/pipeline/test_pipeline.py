@@ -249,14 +249,18 @@ def test_a_budget_stop_leaves_the_stage_unfinished_and_a_rerun_resumes_it(
         run_pipeline(cfg, settings=capped, store=store, until_stage="events")
     state = json.loads((tmp_path / "run" / STATE_FILE).read_text())
     assert state["stages"]["events"]["status"] == "running"
-    had = sum(1 for p in (tmp_path / "run" / "events").glob("events-*.jsonl") for _ in p.open())
+    had = sum(len(p.read_text().splitlines()) for p in (tmp_path / "run" / "events").glob("events-*.jsonl"))
     assert 0 < had < 40
     # the cap is not part of the config, so the same config resumes the stage from what is on disk
     rec = Recorder()
     resumed = run_pipeline(cfg, settings=settings, store=store, progress=rec, until_stage="events")
     assert rec.events == [("resumed", "events"), ("finished", "events")]
     assert resumed.report["counts"]["events"]["events"] == 40
-    rows = [json.loads(line) for p in (tmp_path / "run" / "events").glob("events-*.jsonl") for line in p.open()]
+    rows = [
+        json.loads(line)
+        for p in (tmp_path / "run" / "events").glob("events-*.jsonl")
+        for line in p.read_text().splitlines()
+    ]
     assert len(rows) == len({r["key"] for r in rows}) == 40
 
 

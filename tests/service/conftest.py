@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -30,7 +31,8 @@ SAMPLE_TRIPLES = 600
 
 def sample_triples(atomic_sample: Path) -> list[Triple]:
     """The triples `loaded_store` puts in the graph: the first of the ATOMIC 2020 sample."""
-    return [n.triple for n in islice(read_triples(atomic_sample), SAMPLE_TRIPLES)]
+    with closing(read_triples(atomic_sample)) as rows:  # closes the file the generator left open
+        return [n.triple for n in islice(rows, SAMPLE_TRIPLES)]
 
 
 @pytest.fixture(scope="module")

@@ -68,7 +68,10 @@ def test_dataloaders_fetch_each_kind_of_row_once(
     store = CountingStore(loaded_store.driver, loaded_store.database, loaded_store.dialect)
     q = """{ searchEvents(query: "PersonX", first: 20) { edges { node { key
              inferences(first: 5) { totalCount } byRelation { relation { name } totalCount } } } } }"""
-    result = execute(service_settings(settings), store, q)
+    try:
+        result = execute(service_settings(settings), store, q)
+    finally:
+        store.close()  # its read sessions; the driver stays the loaded store's
     assert result.errors is None
     nodes = [e["node"] for e in result.data["searchEvents"]["edges"]]
     assert len(nodes) == 20
@@ -116,7 +119,10 @@ def test_writes_are_refused_without_a_configured_key(loaded_store: GraphStore, s
 
 def test_unexpected_errors_are_masked_with_a_broken_store(loaded_store: GraphStore, settings: Settings) -> None:
     store = BrokenStatsStore(loaded_store.driver, loaded_store.database, loaded_store.dialect)
-    result = execute(service_settings(settings), store, "{ stats { events } }")
+    try:
+        result = execute(service_settings(settings), store, "{ stats { events } }")
+    finally:
+        store.close()  # its read sessions; the driver stays the loaded store's
     assert _codes(result) == ["INTERNAL_SERVER_ERROR"]
     assert "secret" not in result.errors[0].message
 
@@ -134,6 +140,7 @@ def test_a_down_graph_is_an_error_not_a_hang(loaded_store: GraphStore, settings:
             assert ready.status_code == 503 and ready.json()["status"] == "unavailable"
             assert live.gql("{ stats { events } }")["errors"][0]["extensions"]["code"] == "GRAPH_UNAVAILABLE"
     finally:
+        down.close()
         driver.close()
 
 
