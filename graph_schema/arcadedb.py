@@ -89,6 +89,25 @@ def reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+def terminate(pid: int, timeout_s: float) -> bool:
+    """SIGTERM, wait up to `timeout_s` for a clean exit, then SIGKILL; True when it had to be killed."""
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while _alive(pid) and time.monotonic() < deadline:
+        reap(pid)
+        time.sleep(0.1)
+    killed = _alive(pid)
+    if killed:
+        os.kill(pid, signal.SIGKILL)
+        for _ in range(100):  # SIGKILL cannot be refused; collect the exit as soon as it is there
+            reap(pid)
+            if not _alive(pid):
+                break
+            time.sleep(0.05)
+    reap(pid)
+    return killed
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -192,19 +211,7 @@ class EmbeddedArcadeDB:
         info = self.status()
         if info is None:
             return False
-        os.kill(info.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while _alive(info.pid) and time.monotonic() < deadline:
-            reap(info.pid)
-            time.sleep(0.1)
-        if _alive(info.pid):
-            os.kill(info.pid, signal.SIGKILL)
-            for _ in range(100):  # SIGKILL cannot be refused; collect the exit as soon as it is there
-                reap(info.pid)
-                if not _alive(info.pid):
-                    break
-                time.sleep(0.05)
-        reap(info.pid)
+        terminate(info.pid, timeout_s)
         self.info_path.unlink(missing_ok=True)
         return True
 

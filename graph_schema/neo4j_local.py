@@ -10,7 +10,6 @@ import re
 import secrets
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -23,7 +22,7 @@ from neo4j.exceptions import AuthError, DriverError, Neo4jError
 
 from skd.core.errors import ConfigError, GraphUnavailableError
 from skd.core.files import atomic_write, write_text
-from skd.graph_schema.arcadedb import ServerInfo, _alive, _free_port, _port_open, keep_child, reap
+from skd.graph_schema.arcadedb import ServerInfo, _alive, _free_port, _port_open, keep_child, terminate
 
 DATABASE = "neo4j"
 USER = "neo4j"
@@ -148,20 +147,8 @@ class EmbeddedNeo4j:
         info = self.status()
         if info is None:
             return False
-        os.kill(info.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while _alive(info.pid) and time.monotonic() < deadline:
-            reap(info.pid)
-            time.sleep(0.1)
-        if _alive(info.pid):
-            os.kill(info.pid, signal.SIGKILL)
-            for _ in range(100):  # SIGKILL cannot be refused; collect the exit as soon as it is there
-                reap(info.pid)
-                if not _alive(info.pid):
-                    break
-                time.sleep(0.05)
-            reap(info.pid)
-            (self.root / "run" / "neo4j.pid").unlink(missing_ok=True)
+        if terminate(info.pid, timeout_s):
+            (self.root / "run" / "neo4j.pid").unlink(missing_ok=True)  # a killed server leaves it behind
         self.info_path.unlink(missing_ok=True)
         return True
 

@@ -14,7 +14,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skd.core.errors import ConfigError, InputError
 from skd.core.files import write_json
@@ -23,6 +23,9 @@ from skd.ingest.run import now_iso
 from skd.pipeline.config import PipelineConfig, bundled_path, config_hash, load_config
 from skd.pipeline.report import build_report, write_report
 from skd.pipeline.stages import STAGES, ProgressSink, Stage, StageContext, stage_names
+
+if TYPE_CHECKING:
+    from skd.graph_schema.store import GraphStore
 
 __all__ = [
     "DEMO_CONFIG",
@@ -162,7 +165,7 @@ def run_pipeline(
     config: PipelineConfig | Path | str,
     *,
     settings: Settings,
-    store: Any = None,
+    store: GraphStore | None = None,
     progress: PipelineProgress | None = None,
     run_dir: Path | None = None,
     from_stage: str | None = None,

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skd.core.errors import BudgetExceededError, IncompleteRunError, InputError, TeacherError
 from skd.core.files import write_json_lines
@@ -22,6 +22,11 @@ from skd.graph_schema.triples_io import read_triples, triple_files
 from skd.ingest.run import ACCEPTED_FILE, SCORED_DIR, Stop, read_rows
 from skd.pipeline.config import PipelineConfig
 from skd.pipeline.data import read_graph, split_heldout, take_events, write_triples_tsv
+
+if TYPE_CHECKING:  # the models load torch: imported where a stage needs them
+    from skd.graph_schema.store import GraphStore
+    from skd.models.critic import Critic
+    from skd.models.teacher import Teacher
 
 __all__ = ["STAGES", "Stage", "StageContext", "StageOutput", "stage_names"]
 
@@ -55,14 +60,14 @@ class StageContext:
         settings: Settings,
         run_dir: Path,
         progress: ProgressSink,
-        store: Any = None,
+        store: GraphStore | None = None,
         records: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.config, self.settings, self.run_dir, self.progress = config, settings, run_dir, progress
         self.records = records if records is not None else {}
         self._store, self._own_store = store, store is None
-        self._teacher: Any = None
-        self._critic: Any = None
+        self._teacher: Teacher | None = None
+        self._critic: Critic | None = None
 
     def path(self, name: str) -> Path:
         return self.run_dir / name
@@ -75,7 +80,7 @@ class StageContext:
             raise InputError(f"stage {stage!r} has not recorded its {name!r} output; run it first") from e
         return self.run_dir / rel
 
-    def teacher(self) -> Any:
+    def teacher(self) -> Teacher:
         if self._teacher is None:
             from skd.models.teacher import make_teacher
 
@@ -85,7 +90,7 @@ class StageContext:
             self._teacher = make_teacher(self.config.teacher.model, with_overrides)
         return self._teacher
 
-    def critic(self) -> Any:
+    def critic(self) -> Critic:
         if self._critic is None:
             from skd.models.critic import Critic
 
@@ -93,10 +98,10 @@ class StageContext:
             self._critic = Critic.load(self.output("critic", "critic"))
         return self._critic
 
-    def set_critic(self, critic: Any) -> None:
+    def set_critic(self, critic: Critic) -> None:
         self._critic = critic
 
-    def store(self) -> Any:
+    def store(self) -> GraphStore:
         if self._store is None:
             from skd.graph_schema.connect import connect
 
