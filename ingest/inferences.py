@@ -15,7 +15,17 @@ from skd.graph_schema.relations import Relation, parse_relations
 from skd.graph_schema.text import clean_text, is_none_tail, text_key
 from skd.ingest.cache import CachedTeacher, RequestCache, open_request_cache
 from skd.ingest.prompts import choose_examples, load_seed_events, template_for
-from skd.ingest.run import AppendLog, ProgressCallback, RunFolder, RunStats, ShardWriter, Stop, UsageMeter, now_iso
+from skd.ingest.run import (
+    AppendLog,
+    ProgressCallback,
+    RunFolder,
+    RunStats,
+    Shard,
+    ShardWriter,
+    Stop,
+    UsageMeter,
+    now_iso,
+)
 from skd.models.student_eval import Outputs, References, group_triples
 from skd.models.teacher import Teacher, TeacherSample, run_sync
 
@@ -254,8 +264,12 @@ async def agenerate_inferences(
     max_events: int | None = None,
     cache: RequestCache | Path | None = None,
     progress: ProgressCallback | None = None,
+    shard: Shard | None = None,
 ) -> InferencesSummary:
     """Generate `per_pair` samples for every (event, relation) pair not yet done in `run_dir`.
+
+    With `shard` (worker I of N, each with its own run folder), only the pairs that shard owns: the N
+    folders together hold exactly what one unsplit run holds.
 
     Events come from the run's own event shards unless `events` (a list, or a file as for seed events)
     is given. A pair is marked done only after its triples are on disk, so a killed run redoes at most
@@ -278,8 +292,9 @@ async def agenerate_inferences(
             ),
             "templates": {r.name: template_for(r).id for r in rels},
             "decoding": decoding,
+            "shard": str(shard) if shard else None,
         },
-        fixed=("teacher", "seed", "examples_per_prompt"),
+        fixed=("teacher", "seed", "examples_per_prompt", "shard"),
     )
     done = {row["pair"] for row in run.log_rows("pairs-done.jsonl") if "pair" in row}
     seen: set[tuple[str, str, str]] = {
@@ -287,7 +302,7 @@ async def agenerate_inferences(
         for r in run.rows("triples")
         if all(isinstance(r.get(k), str) for k in ("head", "relation", "tail"))
     }
-    pairs = _make_pairs(all_events, rels, examples_per_prompt, seed)
+    pairs = [p for p in _make_pairs(all_events, rels, examples_per_prompt, seed) if shard is None or shard.owns(p.id)]
     todo = [p for p in pairs if p.id not in done]
     state = run.stage(STAGE)
     stats = RunStats(

@@ -19,6 +19,7 @@ the half-written last line such a kill can leave; deduplication on reload keeps 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -40,6 +41,33 @@ class Stop(StrEnum):
 
     BUDGET = "budget"
     PROMPT_LIMIT = "prompt_limit"
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """Worker `index` of `count` (1-based, as `--shard 2/4` says it): the part of the work it owns is fixed
+    by a hash of each item's id, so N workers with their own run folders together do exactly one run's work."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        try:
+            i, _, n = text.partition("/")
+            shard = cls(int(i), int(n))
+        except ValueError as e:
+            raise InputError(f"shard {text!r} must be I/N, such as 2/4 (worker 2 of 4)") from e
+        if not 1 <= shard.index <= shard.count:
+            raise InputError(f"shard {text!r}: I must be between 1 and N")
+        return shard
+
+    def owns(self, item_id: str) -> bool:
+        digest = hashlib.sha256(item_id.encode("utf-8")).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
 
 
 #: what the critic accepted of a run, and the scored copies of its shards

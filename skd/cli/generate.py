@@ -141,10 +141,15 @@ def inferences_cmd(
     max_tokens: int | None = typer.Option(None, "--max-tokens", help="cap on teacher tokens (in + out)"),
     max_cost: float | None = typer.Option(None, "--max-cost", help="cap on estimated cost in dollars"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
+    shard: str | None = typer.Option(
+        None, "--shard", help="I/N: this worker's share of the pairs (its own --run folder; N workers, one run)"
+    ),
 ) -> None:
     """Generate inferences for the run's events, one few-shot prompt per relation (stage two)."""
     from skd.ingest.inferences import generate_inferences
-    from skd.ingest.run import run_teacher
+    from skd.ingest.run import Shard, run_teacher
+
+    part = Shard.parse(shard) if shard else None
 
     settings = _settings(max_requests, max_tokens, max_cost)
     model = _teacher(teacher, settings, fallback=run_teacher(run))
@@ -164,5 +169,6 @@ def inferences_cmd(
             seed=seed,
             cache=settings.request_cache_path if cache else None,
             progress=_Bar(bar, "pairs"),
+            shard=part,
         )
     _render(summary, as_json)

@@ -153,3 +153,40 @@ def test_local_tiny_model_runs_both_stages(tmp_path: Path) -> None:
     assert inf.complete and inf.stats["completions"] == 4
     assert inf.stats["accepted"] + inf.stats["rejected"] + inf.stats["duplicates"] == 4
     assert t.usage.requests == 8 + 2
+
+
+def test_shards_split_the_pairs_and_together_make_one_run(
+    server: StubServer, run_with_events: Path, tmp_path: Path
+) -> None:
+    from skd.ingest.run import Shard
+
+    events = [
+        json.loads(line)["event"]
+        for p in sorted(run_with_events.glob("events-*.jsonl"))
+        for line in p.read_text().splitlines()
+    ]
+    whole = generate_inferences(teacher(server), tmp_path / "whole", "xWant,xNeed,HinderedBy", 2, events=events)
+    parts = [
+        generate_inferences(
+            teacher(server), tmp_path / f"shard-{i}", "xWant,xNeed,HinderedBy", 2, events=events, shard=Shard(i, 3)
+        )
+        for i in (1, 2, 3)
+    ]
+    assert sum(p.pairs for p in parts) == whole.pairs and all(p.pairs > 0 for p in parts)
+
+    def triples(folder: Path) -> list[tuple[object, ...]]:
+        rows = [n.triple for f in triple_files(folder) for n in read_triples(f)]
+        return sorted((t.head, t.relation, t.tail, tuple(t.prompts), tuple(t.teachers)) for t in rows)
+
+    together = sorted(t for i in (1, 2, 3) for t in triples(tmp_path / f"shard-{i}"))
+    assert together == triples(tmp_path / "whole")
+    done = [
+        {json.loads(line)["pair"] for line in (tmp_path / f"shard-{i}" / "pairs-done.jsonl").read_text().splitlines()}
+        for i in (1, 2, 3)
+    ]
+    assert not (done[0] & done[1]) and not (done[1] & done[2]) and not (done[0] & done[2])  # no pair twice
+    with pytest.raises(InputError, match="shard"):  # a folder keeps its shard
+        generate_inferences(teacher(server), tmp_path / "shard-1", "xWant", 2, events=events, shard=Shard(2, 3))
+    for bad in ("3", "0/3", "4/3", "a/b"):
+        with pytest.raises(InputError, match="shard"):
+            Shard.parse(bad)
