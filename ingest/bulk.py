@@ -18,7 +18,6 @@ from skd.core.settings import Settings
 from skd.graph_schema.connect import connect, embedded_server
 from skd.graph_schema.neo4j_import import ImportBuilder, ImportFiles
 from skd.graph_schema.neo4j_local import DATABASE, EmbeddedNeo4j
-from skd.graph_schema.store import GraphStore
 from skd.graph_schema.triples_io import LineError, read_triples
 from skd.ingest.load import files_to_load
 
@@ -112,7 +111,6 @@ def bulk_load(
         server.start()  # on the same port, imported or not
     report.seconds["import"] = round(time.perf_counter() - t, 2)
     t = time.perf_counter()
-    store: GraphStore
     with connect(settings, ensure_schema=True) as store:
         stats = store.stats()
     report.seconds["schema"] = round(time.perf_counter() - t, 2)
