@@ -23,4 +23,19 @@ elif command -v mvn >/dev/null; then
 else
     echo "skipped the local Neo4j server: needs Maven (apt-get install maven) and Java 17+" >&2
 fi
+# Chromium for the GraphiQL browser test: Debian's package (`playwright install` downloads from a CDN), only
+# when none is there; in CI (CI set) a failed install stops the set-up, elsewhere it is only reported.
+if [ -z "${SKD_CHROMIUM:-}" ] && ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo -n"
+    if command -v apt-get >/dev/null && $SUDO true 2>/dev/null; then
+        $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ||
+            { [ -z "${CI:-}" ] || exit 1; echo "could not install Chromium (the browser test will skip)" >&2; }
+    elif [ -n "${CI:-}" ]; then
+        echo "CI needs Chromium for the browser test: apt-get install chromium, or set SKD_CHROMIUM" >&2
+        exit 1
+    else
+        echo "skipped Chromium (the browser test will skip): apt-get install chromium, or set SKD_CHROMIUM" >&2
+    fi
+fi
 echo "set up: .venv/bin/skd --help"

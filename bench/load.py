@@ -58,7 +58,7 @@ def online(backend: str, args: argparse.Namespace, rows: list[tuple[str, str, st
 
     data = Path(tempfile.mkdtemp(prefix=f"skd-bench-load-{backend}-"))
     settings = Settings(data_dir=data, graph_backend=backend)  # type: ignore[arg-type]
-    triples = [make_triple(h, r, t, sources=["bench"], score=0.5) for h, r, t in rows]
+    triples = [make_triple(h, r, t, sources=["import"], score=0.5) for h, r, t in rows]
     store = connect(settings)
     store.batch_size = args.batch
     store.clear()

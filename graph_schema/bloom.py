@@ -186,7 +186,10 @@ def perspective() -> dict[str, Any]:
                     {"label": label, "type": "native", "propertyKeys": [{"key": "key", "metadataProp": False}]}
                     for label in ("Event", "Inference")
                 ),
-                {"label": "Event", "type": "fulltext", "propertyKeys": [{"key": "text", "metadataProp": False}]},
+                *(
+                    {"label": label, "type": "fulltext", "propertyKeys": [{"key": "text", "metadataProp": False}]}
+                    for label in ("Event", "Inference")
+                ),
             ],
         },
     }

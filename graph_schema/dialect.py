@@ -29,8 +29,9 @@ _LUCENE_OPERATORS = {"AND", "OR", "NOT", "TO"}
 _AGENT_VERSION = re.compile(r"Neo4j/(\S+)")
 _ARCADEDB_VERSION = re.compile(r"ArcadeDB\s+([^\s)]+)")
 
-#: the Event.text full-text index on Neo4j
+#: the Event.text and Inference.text full-text indexes on Neo4j
 NEO4J_FULLTEXT = "event_text"
+NEO4J_INFERENCE_FULLTEXT = "inference_text"
 
 
 def lucene_terms(text: str) -> str:
@@ -48,10 +49,12 @@ class Neo4jDialect:
     name: str = "neo4j"
     version: str = ""
     fulltext_index: str = NEO4J_FULLTEXT
+    inference_fulltext_index: str = NEO4J_INFERENCE_FULLTEXT
     merge_retries: int = 0
 
     def ensure_fulltext(self, run: RunCypher) -> None:
         run(f"CREATE FULLTEXT INDEX {NEO4J_FULLTEXT} IF NOT EXISTS FOR (e:Event) ON EACH [e.text]")
+        run(f"CREATE FULLTEXT INDEX {NEO4J_INFERENCE_FULLTEXT} IF NOT EXISTS FOR (i:Inference) ON EACH [i.text]")
         # the index is created asynchronously: a search right after would fail until it is online
         run("CALL db.awaitIndexes(300)")
 
@@ -60,8 +63,9 @@ class Neo4jDialect:
         have = {r["name"] for r in run("SHOW CONSTRAINTS YIELD name RETURN name")}
         indexes = {r["name"]: r["state"] for r in run("SHOW INDEXES YIELD name, state RETURN name, state")}
         missing = [f"constraint {name}" for name in constraints if name not in have]
-        if indexes.get(NEO4J_FULLTEXT) != "ONLINE":
-            missing.append(f"full-text index {NEO4J_FULLTEXT} ({indexes.get(NEO4J_FULLTEXT, 'absent').lower()})")
+        for index in (NEO4J_FULLTEXT, NEO4J_INFERENCE_FULLTEXT):
+            if indexes.get(index) != "ONLINE":
+                missing.append(f"full-text index {index} ({indexes.get(index, 'absent').lower()})")
         return missing
 
 
@@ -70,6 +74,7 @@ class ArcadeDBDialect:
     name: str = "arcadedb"
     version: str = ""
     fulltext_index: str = "Event[text]"
+    inference_fulltext_index: str = "Inference[text]"
     merge_retries: int = 5
     http_url: str = ""
     database: str = ""
@@ -77,15 +82,21 @@ class ArcadeDBDialect:
     password: str = ""
 
     def ensure_fulltext(self, run: RunCypher) -> None:
-        """Create the Event.text full-text index with ArcadeDB SQL over HTTP (idempotent)."""
+        """Create the Event.text and Inference.text full-text indexes with ArcadeDB SQL over HTTP
+        (idempotent)."""
         if not self.http_url:
             raise GraphError("ArcadeDB full-text index needs the server's HTTP URL (SKD_GRAPH_HTTP_URL)")
-        # the Event type must exist before a property can be declared on it
-        for command in (
-            "CREATE VERTEX TYPE Event IF NOT EXISTS",
-            "CREATE PROPERTY Event.text IF NOT EXISTS STRING",
-            "CREATE INDEX IF NOT EXISTS ON Event (text) FULL_TEXT",
-        ):
+        # a type must exist before a property can be declared on it
+        commands = [
+            command
+            for label in ("Event", "Inference")
+            for command in (
+                f"CREATE VERTEX TYPE {label} IF NOT EXISTS",
+                f"CREATE PROPERTY {label}.text IF NOT EXISTS STRING",
+                f"CREATE INDEX IF NOT EXISTS ON {label} (text) FULL_TEXT",
+            )
+        ]
+        for command in commands:
             try:
                 r = httpx.post(
                     f"{self.http_url}/api/v1/command/{self.database}",

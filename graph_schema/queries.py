@@ -67,13 +67,19 @@ SET r.score = row.score
 RETURN count(r) AS n"""
 
 
+#: An edge's fields, in the order `GraphStore` reads them by position: keep them last in every RETURN.
+_EDGE_FIELDS = """e.key AS head_key, e.text AS head, type(r) AS rel_type, i.key AS tail_key, i.text AS tail,
+       r.score AS score, r.sources AS sources, r.runs AS runs, r.teachers AS teachers, r.prompts AS prompts,
+       r.labels AS labels, r.created_at AS created_at"""
+
+
 @cache
 def annotate(rel_type: str) -> str:
     """Add one human label to a triple, creating the triple (source `human`) if it is new."""
     return f"""
-MERGE (h:Event {{key: $hk}}) ON CREATE SET h.text = $h
-MERGE (t:Inference {{key: $tk}}) ON CREATE SET t.text = $t
-MERGE (h)-[r:{_checked(rel_type)}]->(t)
+MERGE (e:Event {{key: $hk}}) ON CREATE SET e.text = $h
+MERGE (i:Inference {{key: $tk}}) ON CREATE SET i.text = $t
+MERGE (e)-[r:{_checked(rel_type)}]->(i)
 ON CREATE SET r.sources = ['human'], r.runs = [], r.teachers = [], r.prompts = [], r.labels = [$label],
               r.label_ids = [$label_id], r.created_at = $now
 ON MATCH SET r.labels = CASE WHEN $label_id IN coalesce(r.label_ids, []) THEN r.labels
@@ -82,44 +88,92 @@ ON MATCH SET r.labels = CASE WHEN $label_id IN coalesce(r.label_ids, []) THEN r.
                                 ELSE coalesce(r.label_ids, []) + [$label_id] END,
              r.sources = CASE WHEN 'human' IN coalesce(r.sources, []) THEN r.sources
                               ELSE coalesce(r.sources, []) + ['human'] END
-RETURN r.labels AS labels, r.score AS score, r.sources AS sources"""
+RETURN {_EDGE_FIELDS}"""
 
 
-#: An edge's fields, in the order `GraphStore` reads them by position: keep them last in every RETURN.
-_EDGE_FIELDS = """type(r) AS rel_type, i.key AS tail_key, i.text AS tail, r.score AS score,
-       r.sources AS sources, r.runs AS runs, r.teachers AS teachers, r.prompts AS prompts,
-       r.labels AS labels"""
-
+#: An `EdgeFilter`: each parameter null means any.
 _EDGE_FILTER = """type(r) IN $types
   AND ($min_score IS NULL OR (r.score IS NOT NULL AND r.score >= $min_score))
-  AND ($sources IS NULL OR any(s IN r.sources WHERE s IN $sources))"""
+  AND ($sources IS NULL OR any(s IN r.sources WHERE s IN $sources))
+  AND ($runs IS NULL OR any(s IN r.runs WHERE s IN $runs))
+  AND ($teachers IS NULL OR any(s IN r.teachers WHERE s IN $teachers))
+  AND ($prompts IS NULL OR any(s IN r.prompts WHERE s IN $prompts))"""
 
 EVENT_BY_KEY = "MATCH (e:Event {key: $key}) RETURN e.key AS key, e.text AS text"
 
 EVENTS_BY_KEYS = "UNWIND $keys AS k MATCH (e:Event {key: k}) RETURN e.key AS key, e.text AS text"
 
-INFERENCES = f"""
-MATCH (e:Event {{key: $key}})-[r]->(i:Inference)
-WHERE {_EDGE_FILTER}
-RETURN {_EDGE_FIELDS}
-ORDER BY coalesce(r.score, -1.0) DESC, type(r), i.key
-SKIP $skip LIMIT $limit"""
+INFERENCES_BY_KEYS = "UNWIND $keys AS k MATCH (i:Inference {key: k}) RETURN i.key AS key, i.text AS text"
 
-INFERENCES_OF_EVENTS = f"""
+#: From a node to its triples: outward from an event to its inferences, or inward to an inference from
+#: its events. `far` is the node at the other end, whose key breaks ties of the order.
+_FROM = {
+    "out": ("MATCH (e:Event {key: k})-[r]->(i:Inference)", "i"),
+    "in": ("MATCH (e:Event)-[r]->(i:Inference {key: k})", "e"),
+}
+
+
+@cache
+def edges_of(direction: str) -> str:
+    """Every triple of many nodes that passes the filter, unordered (the store sorts them)."""
+    match, _ = _FROM[direction]
+    return f"""
 UNWIND $keys AS k
-MATCH (e:Event {{key: k}})-[r]->(i:Inference)
+{match}
 WHERE {_EDGE_FILTER}
-RETURN k AS event_key, {_EDGE_FIELDS}"""
+RETURN k AS node_key, {_EDGE_FIELDS}"""
+
+
+@cache
+def edge_page(direction: str, backward: bool) -> str:
+    """One page of one node's triples in the lookup order, after the position `$ps, $pt, $pk` (or before
+    it, `backward`, read in reverse); a null `$ps` starts at the end the page is read from."""
+    match, far = _FROM[direction]
+    score = "coalesce(r.score, -1.0)"
+    beyond, past, order = (">", "<", "ASC") if backward else ("<", ">", "DESC")
+    keyset = (
+        f"($ps IS NULL OR {score} {beyond} $ps OR ({score} = $ps AND "
+        f"(type(r) {past} $pt OR (type(r) = $pt AND {far}.key {past} $pk))))"
+    )
+    tie = "DESC" if backward else "ASC"
+    return f"""
+WITH $key AS k
+{match}
+WHERE {_EDGE_FILTER}
+  AND {keyset}
+RETURN k AS node_key, {_EDGE_FIELDS}
+ORDER BY {score} {order}, type(r) {tie}, {far}.key {tie}
+LIMIT $limit"""
+
+
+@cache
+def edge_counts(direction: str) -> str:
+    """How many triples of each of many nodes pass the filter (no triple is returned)."""
+    match, _ = _FROM[direction]
+    return f"""
+UNWIND $keys AS k
+{match}
+WHERE {_EDGE_FILTER}
+RETURN k AS node_key, count(r) AS n"""
+
 
 TRIPLE = f"""
 MATCH (e:Event {{key: $hk}})-[r]->(i:Inference {{key: $tk}})
 WHERE type(r) = $rel_type
 RETURN {_EDGE_FIELDS}"""
 
-SEARCH = """
+
+@cache
+def search(backward: bool) -> str:
+    """A page of full-text hits, best first, after (or before) the position `$ps, $pk`."""
+    beyond, past, order, tie = ("<", ">", "DESC", "ASC") if not backward else (">", "<", "ASC", "DESC")
+    return f"""
 CALL db.index.fulltext.queryNodes($index, $query) YIELD node, score
+WITH node, score
+WHERE $ps IS NULL OR score {beyond} $ps OR (score = $ps AND node.key {past} $pk)
 RETURN node.key AS key, node.text AS text, score
-ORDER BY score DESC, key SKIP $skip LIMIT $limit"""
+ORDER BY score {order}, key {tie} LIMIT $limit"""
+
 
 SEARCH_COUNT = """
 CALL db.index.fulltext.queryNodes($index, $query) YIELD node

@@ -9,6 +9,19 @@ from skd.core.errors import InputError
 from skd.graph_schema.relations import get_relation
 from skd.graph_schema.text import clean_text, text_key
 
+#: What kind of origin a triple has (its `sources`): a human-written graph (ATOMIC 2020), the teacher, the
+#: student, a human label, an import of other data, or a client of the service writing text it supplied.
+#: Which run, teacher and prompt wrote it is kept beside, in `runs`, `teachers` and `prompts`.
+SOURCES = ("atomic2020", "teacher", "student", "human", "import", "client")
+
+
+def check_sources(sources: list[str]) -> list[str]:
+    """The sources, each one of SOURCES; any other raises InputError naming the allowed ones."""
+    for source in sources:
+        if source not in SOURCES:
+            raise InputError(f"unknown source {source!r}; the sources are {', '.join(SOURCES)}")
+    return sources
+
 
 @dataclass(slots=True)
 class Triple:
@@ -55,6 +68,8 @@ def make_triple(head: str, relation: str, tail: str, **fields: Any) -> Triple:
             fields["score"] = float(score)
         except (TypeError, ValueError) as e:
             raise InputError(f"score {score!r} is not a number") from e
+    if "sources" in fields:
+        check_sources(fields["sources"])
     return Triple(head=h, relation=rel.name, tail=t, **fields)
 
 
@@ -107,7 +122,8 @@ def triple_from_json(obj: dict[str, Any], default_source: str = "import") -> Tri
 
 @dataclass(frozen=True, slots=True)
 class Edge:
-    """One stored inference of an event, as lookups return it."""
+    """One stored triple as lookups return it: the inference `tail` of the event `head`, with its score and
+    provenance (`created_at`: epoch milliseconds of its first write)."""
 
     relation: str
     tail: str
@@ -118,6 +134,32 @@ class Edge:
     teachers: list[str]
     prompts: list[str]
     labels: list[int]
+    head: str = ""
+    head_key: str = ""
+    created_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeFilter:
+    """Which stored triples a lookup wants; empty means any. A triple passes a list filter when one of its
+    values is in the list (any of its sources, runs, teachers or prompts)."""
+
+    relations: tuple[str, ...] = ()
+    min_score: float | None = None
+    sources: tuple[str, ...] = ()
+    runs: tuple[str, ...] = ()
+    teachers: tuple[str, ...] = ()
+    prompts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EdgePosition:
+    """A place in the order lookups return triples in (best score first, unscored last, then relationship
+    type, then the key of the far end): a keyset page starts after or ends before it."""
+
+    score: float
+    rel_type: str
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,3 +173,11 @@ class SearchHit:
     key: str
     text: str
     score: float
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPosition:
+    """A place in full-text search results (best match first, then key)."""
+
+    score: float
+    key: str

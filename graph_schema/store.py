@@ -6,14 +6,13 @@ The store is handed a driver and never makes one (see `graph_schema.connect`). W
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Literal
 
 from neo4j import READ_ACCESS, WRITE_ACCESS, Driver, GraphDatabase, ManagedTransaction, Session
 from neo4j.exceptions import (
@@ -28,7 +27,15 @@ from neo4j.exceptions import (
 from skd.core.errors import ConfigError, GraphError, GraphUnavailableError, InputError
 from skd.graph_schema import queries
 from skd.graph_schema.dialect import ArcadeDBDialect, Dialect, lucene_terms
-from skd.graph_schema.records import Edge, EventNode, SearchHit, Triple
+from skd.graph_schema.records import (
+    Edge,
+    EdgeFilter,
+    EdgePosition,
+    EventNode,
+    SearchHit,
+    SearchPosition,
+    Triple,
+)
 from skd.graph_schema.relations import BY_NAME, BY_REL_TYPE, RELATIONS, Relation, get_relation
 from skd.graph_schema.text import clean_text, text_key
 
@@ -37,6 +44,17 @@ ALL_TYPES = [r.rel_type for r in RELATIONS]
 READ_TRIES = 3
 #: nodes deleted per transaction by `clear`
 DELETE_BATCH_SIZE = 5000
+#: where an unscored triple sorts: after every score (scores are in [0, 1])
+UNSCORED = -1.0
+
+#: `out`: from an event to its inferences; `in`: from an inference to the events it follows
+Direction = Literal["out", "in"]
+#: what a full-text search looks through
+NodeKind = Literal["event", "inference"]
+
+
+def _names(relations: Sequence[str | Relation] | None) -> list[str]:
+    return [r.name if isinstance(r, Relation) else r for r in relations or ()]
 
 
 def _now_ms() -> int:
@@ -92,13 +110,15 @@ class _Batch:
 
 
 #: How many values `queries._EDGE_FIELDS` returns; they end every record that describes an edge.
-_EDGE_WIDTH = 9
+_EDGE_WIDTH = 12
 
 
 def _edge(record: Any) -> Edge:
     """An Edge from the trailing `_EDGE_FIELDS` values of a record, read by position: a record is a tuple,
-    and reading nine values by name costs more than the rest of a lookup's client work."""
-    rel_type, tail_key, tail, score, sources, runs, teachers, prompts, labels = tuple(record)[-_EDGE_WIDTH:]
+    and reading a dozen values by name costs more than the rest of a lookup's client work."""
+    (head_key, head, rel_type, tail_key, tail, score, sources, runs, teachers, prompts, labels, created) = tuple(
+        record
+    )[-_EDGE_WIDTH:]
     return Edge(
         relation=BY_REL_TYPE[rel_type].name,
         tail=tail,
@@ -109,6 +129,9 @@ def _edge(record: Any) -> Edge:
         teachers=list(teachers or []),
         prompts=list(prompts or []),
         labels=[int(x) for x in (labels or [])],
+        head=head,
+        head_key=head_key,
+        created_at=None if created is None else int(created),
     )
 
 
@@ -118,22 +141,30 @@ def _types(relations: Sequence[str | Relation] | None) -> list[str]:
     return [(r if isinstance(r, Relation) else get_relation(r)).rel_type for r in relations]
 
 
-def encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
+def _filter_params(flt: EdgeFilter) -> dict[str, Any]:
+    return {
+        "types": _types(flt.relations),
+        "min_score": flt.min_score,
+        "sources": list(flt.sources) or None,
+        "runs": list(flt.runs) or None,
+        "teachers": list(flt.teachers) or None,
+        "prompts": list(flt.prompts) or None,
+    }
 
 
-def decode_cursor(cursor: str | None) -> int:
-    """The offset a cursor stands for; a malformed cursor raises InputError."""
-    if not cursor:
-        return 0
-    try:
-        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        offset = int(value)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InputError(f"invalid cursor {cursor!r}") from e
-    if kind != "offset" or offset < 0:
-        raise InputError(f"invalid cursor {cursor!r}")
-    return offset
+def position_of(edge: Edge, direction: Direction) -> EdgePosition:
+    """Where `edge` stands in the lookup order of the node it was read from."""
+    score = edge.score if edge.score is not None else UNSCORED
+    far = edge.tail_key if direction == "out" else edge.head_key
+    return EdgePosition(score, BY_NAME[edge.relation].rel_type, far)
+
+
+def _sort_key(direction: Direction) -> Callable[[Edge], tuple[float, str, str]]:
+    def key(e: Edge) -> tuple[float, str, str]:
+        p = position_of(e, direction)
+        return (-p.score, p.rel_type, p.key)
+
+    return key
 
 
 class GraphStore:
@@ -329,18 +360,7 @@ class GraphStore:
                 now=_now_ms(),
             ).single(strict=True)
 
-        rec = self._write(work)
-        return Edge(
-            relation=rel.name,
-            tail=t,
-            tail_key=text_key(t),
-            score=rec["score"],
-            sources=list(rec["sources"]),
-            runs=[],
-            teachers=[],
-            prompts=[],
-            labels=[int(x) for x in rec["labels"]],
-        )
+        return _edge(self._write(work))
 
     def clear(self) -> None:
         """Delete every Event and Inference (tests and `skd db reset`), a batch of nodes per transaction."""
@@ -361,6 +381,11 @@ class GraphStore:
         recs = self._read(queries.EVENTS_BY_KEYS, keys=list(keys))
         return {r["key"]: EventNode(r["key"], r["text"]) for r in recs}
 
+    def inference_nodes(self, keys: Sequence[str]) -> dict[str, EventNode]:
+        """The stored inferences (tails) among `keys` (already normalised), in one query."""
+        recs = self._read(queries.INFERENCES_BY_KEYS, keys=list(keys))
+        return {r["key"]: EventNode(r["key"], r["text"]) for r in recs}
+
     def inferences(
         self,
         event: str,
@@ -373,16 +398,8 @@ class GraphStore:
         """An event's inferences, best score first, filtered and paginated."""
         if first < 0 or offset < 0:
             raise InputError("first and offset must not be negative")
-        recs = self._read(
-            queries.INFERENCES,
-            key=text_key(event),
-            types=_types(relations),
-            min_score=min_score,
-            sources=list(sources) if sources else None,
-            skip=offset,
-            limit=first,
-        )
-        return [_edge(r) for r in recs]
+        flt = EdgeFilter(tuple(_names(relations)), min_score, tuple(sources or ()))
+        return self.edge_page("out", text_key(event), flt, first + offset)[offset:]
 
     def inferences_of_events(
         self,
@@ -392,22 +409,53 @@ class GraphStore:
         sources: Sequence[str] | None = None,
     ) -> dict[str, list[Edge]]:
         """Inferences of many events in one query (for DataLoaders), best score first per event."""
+        return self.edges_of("out", keys, EdgeFilter(tuple(_names(relations)), min_score, tuple(sources or ())))
+
+    def edges_of(self, direction: Direction, keys: Sequence[str], flt: EdgeFilter) -> dict[str, list[Edge]]:
+        """Every triple passing `flt` of each node in `keys` (events for `out`, inferences for `in`), in
+        the lookup order, in one query."""
         out: dict[str, list[Edge]] = {k: [] for k in keys}
-        recs = self._read(
-            queries.INFERENCES_OF_EVENTS,
-            keys=list(keys),
-            types=_types(relations),
-            min_score=min_score,
-            sources=list(sources) if sources else None,
-        )
-        for r in recs:
-            out.setdefault(r["event_key"], []).append(_edge(r))
+        for r in self._read(queries.edges_of(direction), keys=list(keys), **_filter_params(flt)):
+            out.setdefault(r["node_key"], []).append(_edge(r))
+        order = _sort_key(direction)
         for edges in out.values():
-            # the same order as `inferences` (Cypher sorts by relationship type, then tail key)
-            edges.sort(
-                key=lambda e: (-(e.score if e.score is not None else -1.0), BY_NAME[e.relation].rel_type, e.tail_key)
-            )
+            edges.sort(key=order)  # Cypher's order: by score, then relationship type, then far key
         return out
+
+    def edge_page(
+        self,
+        direction: Direction,
+        key: str,
+        flt: EdgeFilter,
+        limit: int,
+        position: EdgePosition | None = None,
+        backward: bool = False,
+    ) -> list[Edge]:
+        """Up to `limit` triples of one node in the lookup order: those after `position` (the first ones
+        without), or with `backward` the last ones before it. Either way in the lookup order."""
+        if limit < 0:
+            raise InputError("a page size must not be negative")
+        if limit == 0:
+            return []
+        p = position
+        recs = self._read(
+            queries.edge_page(direction, backward),
+            key=key,
+            limit=limit,
+            ps=None if p is None else p.score,
+            pt=None if p is None else p.rel_type,
+            pk=None if p is None else p.key,
+            **_filter_params(flt),
+        )
+        edges = [_edge(r) for r in recs]
+        return edges[::-1] if backward else edges
+
+    def edge_counts(self, direction: Direction, keys: Sequence[str], flt: EdgeFilter) -> dict[str, int]:
+        """How many triples passing `flt` each node has, counted by the server (none is sent)."""
+        counts = dict.fromkeys(keys, 0)
+        for r in self._read(queries.edge_counts(direction), keys=list(keys), **_filter_params(flt)):
+            counts[r["node_key"]] = int(r["n"])
+        return counts
 
     def triple(self, head: str, relation: str, tail: str) -> Edge | None:
         recs = self._read(
@@ -415,20 +463,44 @@ class GraphStore:
         )
         return _edge(recs[0]) if recs else None
 
+    def _index(self, kind: NodeKind) -> str:
+        return self.dialect.fulltext_index if kind == "event" else self.dialect.inference_fulltext_index
+
+    def search(
+        self,
+        kind: NodeKind,
+        query: str,
+        limit: int,
+        position: SearchPosition | None = None,
+        backward: bool = False,
+    ) -> list[SearchHit]:
+        """Full-text search of event or inference text, best match first (then by key): up to `limit` hits
+        after `position`, or with `backward` the last ones before it."""
+        terms = lucene_terms(query)
+        if not terms:
+            raise InputError("empty search query")
+        p = position
+        recs = self._read(
+            queries.search(backward),
+            index=self._index(kind),
+            query=terms,
+            limit=limit,
+            ps=None if p is None else p.score,
+            pk=None if p is None else p.key,
+        )
+        hits = [SearchHit(r["key"], r["text"], float(r["score"])) for r in recs]
+        return hits[::-1] if backward else hits
+
     def search_events(self, query: str, first: int = 10, offset: int = 0) -> list[SearchHit]:
         """Full-text search of event text, best match first."""
-        terms = lucene_terms(query)
-        if not terms:
-            raise InputError("empty search query")
-        recs = self._read(queries.SEARCH, index=self.dialect.fulltext_index, query=terms, skip=offset, limit=first)
-        return [SearchHit(r["key"], r["text"], float(r["score"])) for r in recs]
+        return self.search("event", query, first + offset)[offset:]
 
-    def count_search(self, query: str) -> int:
-        """How many events match, counted by the full-text index (no graph scan)."""
+    def count_search(self, query: str, kind: NodeKind = "event") -> int:
+        """How many events (or inferences) match, counted by the full-text index (no graph scan)."""
         terms = lucene_terms(query)
         if not terms:
             raise InputError("empty search query")
-        return int(self._read(queries.SEARCH_COUNT, index=self.dialect.fulltext_index, query=terms)[0]["n"])
+        return int(self._read(queries.SEARCH_COUNT, index=self._index(kind), query=terms)[0]["n"])
 
     def stats(self) -> dict[str, Any]:
         """Counts of events, inferences and triples, per relation and per source."""

@@ -13,7 +13,18 @@ from skd.core.errors import BudgetExceededError, InputError, SkdError
 from skd.graph_schema.text import clean_text, text_key
 from skd.ingest.cache import CachedTeacher, RequestCache, open_request_cache
 from skd.ingest.prompts import EVENTS_TEMPLATE, SeedEvent, load_seed_events, stable_rng
-from skd.ingest.run import AppendLog, ProgressCallback, RunFolder, RunStats, ShardWriter, Stop, UsageMeter, now_iso
+from skd.ingest.run import (
+    AppendLog,
+    ProgressCallback,
+    RunFolder,
+    RunStats,
+    ShardWriter,
+    Stop,
+    UsageMeter,
+    attach_journal,
+    detach_journal,
+    now_iso,
+)
 from skd.models.teacher import Teacher, run_sync
 
 __all__ = [
@@ -183,6 +194,7 @@ async def agenerate_events(
 
     if progress:
         progress(stats)
+    journal = attach_journal(teacher, run)  # a batch teacher records its batches in this run's manifest
     try:
         while len(seen) < n:
             if batch * prompts_per_batch >= limit:
@@ -263,6 +275,7 @@ async def agenerate_events(
         save(f"failed: {e}")
         raise
     finally:
+        detach_journal(journal)
         events_out.close()
         rejects_out.close()
         if request_cache is not None and not isinstance(cache, RequestCache):

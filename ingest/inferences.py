@@ -24,6 +24,8 @@ from skd.ingest.run import (
     ShardWriter,
     Stop,
     UsageMeter,
+    attach_journal,
+    detach_journal,
     now_iso,
 )
 from skd.models.student_eval import Outputs, References, group_triples
@@ -342,6 +344,7 @@ async def agenerate_inferences(
 
     if progress:
         progress(stats)
+    journal = attach_journal(teacher, run)  # a batch teacher records its batches in this run's manifest
     try:
         for i in range(0, len(todo), batch_pairs):
             chunk = todo[i : i + batch_pairs]
@@ -376,6 +379,7 @@ async def agenerate_inferences(
         save(f"failed: {e}")
         raise
     finally:
+        detach_journal(journal)
         for f in (triples_out, rejects_out, done_out):
             f.close()
         if request_cache is not None and not isinstance(cache, RequestCache):

@@ -3,7 +3,8 @@
 Layout of a run folder:
 
     config.json            what each stage was asked to do (teacher, seed, decoding, ...)
-    manifest.json          progress and counts per stage, token usage and cost; rewritten atomically
+    manifest.json          progress and counts per stage, token usage and cost, and the Batch API jobs
+                           of an `openai-batch:` teacher (`teacher_batches`); rewritten atomically
     events-00000.jsonl     accepted events, one JSON object a line
     triples-00000.jsonl    accepted triples (`Triple.to_json()`), what `skd load DIR` reads
     pairs-done.jsonl       (event, relation) pairs finished by the inference stage
@@ -73,7 +74,16 @@ class Shard:
 #: what the critic accepted of a run, and the scored copies of its shards
 ACCEPTED_FILE, SCORED_DIR = "accepted.jsonl", "scored"
 
-__all__ = ["ProgressCallback", "RunFolder", "RunStats", "ShardWriter", "now_iso"]
+__all__ = [
+    "ManifestJournal",
+    "ProgressCallback",
+    "RunFolder",
+    "RunStats",
+    "ShardWriter",
+    "attach_journal",
+    "detach_journal",
+    "now_iso",
+]
 
 SHARD_ROWS = 50_000
 
@@ -289,6 +299,40 @@ class UsageMeter:
         out["cost"] = round(float(out["cost"]), 6)
         out["tokens"] = out["prompt_tokens"] + out["completion_tokens"]
         return out
+
+
+class ManifestJournal:
+    """Where a batch teacher (`models.teacher_batch`) records its batches for this run: the manifest's
+    `teacher_batches` list (batch id, input file id, the custom_ids it holds, status, output and error
+    file ids, usage), saved atomically with the rest of the manifest, so a killed run resumes the same
+    batches instead of submitting them again."""
+
+    KEY = "teacher_batches"
+
+    def __init__(self, run: RunFolder) -> None:
+        self.run = run
+
+    def load(self) -> list[dict[str, Any]]:
+        records = self.run.manifest.setdefault(self.KEY, [])
+        return records if isinstance(records, list) else []
+
+    def save(self, records: list[dict[str, Any]]) -> None:
+        self.run.manifest[self.KEY] = records
+        self.run.save_manifest()
+
+
+def attach_journal(teacher: Any, run: RunFolder) -> Any:
+    """Give a teacher that keeps a journal of its work (a batch teacher) this run's manifest as its journal;
+    returns what to hand `detach_journal` when the stage ends. Other teachers are left alone."""
+    attach = getattr(teacher, "attach_journal", None)
+    return (teacher, attach(ManifestJournal(run))) if callable(attach) else None
+
+
+def detach_journal(token: Any) -> None:
+    """Give the teacher back the journal it had before `attach_journal`."""
+    if token is not None:
+        teacher, previous = token
+        teacher.attach_journal(previous)
 
 
 def run_teacher(path: Path | str) -> str | None:

@@ -1,7 +1,8 @@
 """The teacher interface: a language model that continues prompts, with usage metering and caps.
 
-Two implementations live beside it: `models.teacher_openai` (any OpenAI-compatible endpoint) and
-`models.teacher_local` (a `transformers` causal LM, batched). `make_teacher` picks one from a spec.
+Three implementations live beside it: `models.teacher_openai` (any OpenAI-compatible endpoint),
+`models.teacher_batch` (the OpenAI Batch API) and `models.teacher_local` (a `transformers` causal LM,
+batched). `make_teacher` picks one from a spec.
 """
 
 from __future__ import annotations
@@ -148,15 +149,22 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
 
 
 OPENAI_PREFIXES = ("openai:", "openai-chat:", "openai-completion:")
+BATCH_PREFIX = "openai-batch:"
 
 
 def make_teacher(spec: str, settings: Settings, **kwargs: Any) -> Teacher:
     """A teacher from a spec: `openai:<model>` (the endpoint in settings; `openai-chat:` and
-    `openai-completion:` force the API style), `smollm2`, or a Hugging Face id or local folder."""
+    `openai-completion:` force the API style), `openai-batch:<model>` (the same endpoint's Batch API, in
+    SKD_TEACHER_API_MODE), `smollm2`, or a Hugging Face id or local folder."""
     spec = (spec or "").strip()
     if not spec:
         raise ConfigError("empty teacher spec; use 'smollm2', a model folder or 'openai:<model>'")
     lowered = spec.lower()
+    if lowered.startswith(BATCH_PREFIX):
+        from skd.models.teacher_batch import OpenAIBatchTeacher
+
+        model = spec[len(BATCH_PREFIX) :].strip() or settings.teacher_model
+        return OpenAIBatchTeacher.from_settings(model, settings, **kwargs)
     for prefix in OPENAI_PREFIXES:
         if lowered.startswith(prefix):
             from skd.models.teacher_openai import OpenAITeacher

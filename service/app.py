@@ -1,4 +1,5 @@
-"""The FastAPI app: GraphQL at /graphql (GraphiQL on), /healthz, /readyz and Prometheus /metrics."""
+"""The FastAPI app: GraphQL at /graphql (with GraphiQL unless SKD_SERVICE_GRAPHIQL=false), /healthz, /readyz and
+Prometheus /metrics."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from typing import Annotated, Any, cast
 import anyio.to_thread
 from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi.responses import JSONResponse
-from strawberry.fastapi import GraphQLRouter
 
 from skd.core.errors import SkdError
 from skd.core.settings import Settings
@@ -20,6 +20,8 @@ from skd.graph_schema.store import GraphStore
 from skd.service.completion import CompletionService, CriticLike, EventCompletion, Models, StudentLike
 from skd.service.context import Context, Services
 from skd.service.graph import AsyncGraph
+from skd.service.graphiql import GraphiQLRouter, mount_graphiql_assets
+from skd.service.guards import BodyLimit, ModelRateLimit
 from skd.service.metrics import Metrics
 from skd.service.schema import build_schema
 
@@ -55,10 +57,18 @@ def build_services(
         settings.service_completion_cache_size,
         on_batch=metrics.on_batch,
         on_cache=metrics.on_cache,
+        max_queue=settings.service_max_queue,
+        timeout_s=settings.service_model_timeout_s,
     )
     metrics.models_loaded.labels(role="student").set(student is not None)
     metrics.models_loaded.labels(role="critic").set(critic is not None)
-    return Services(settings=settings, graph=graph, completion=completion, metrics=metrics)
+    return Services(
+        settings=settings,
+        graph=graph,
+        completion=completion,
+        metrics=metrics,
+        rate_limit=ModelRateLimit(settings.service_model_rate_limit),
+    )
 
 
 async def complete_once(
@@ -126,9 +136,15 @@ def create_app(
     app = FastAPI(
         title="skd", description="Commonsense knowledge graph lookups and live completion.", lifespan=lifespan
     )
+    ide = settings.service_graphiql
+    schema = build_schema(settings)
     app.include_router(
-        GraphQLRouter(build_schema(settings), path="/graphql", context_getter=get_context, graphql_ide="graphiql")
+        GraphiQLRouter(schema, path="/graphql", context_getter=get_context, graphql_ide="graphiql" if ide else None)
     )
+    if ide:
+        mount_graphiql_assets(app)
+    # inside `observe`, so the 413s it answers are counted too
+    app.add_middleware(BodyLimit, max_bytes=settings.service_max_body_bytes)
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

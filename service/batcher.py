@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Generic, TypeVar
 
+from skd.service.errors import OverloadedError
+
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -18,8 +20,9 @@ class MicroBatcher(Generic[K, V]):
 
     A batch closes when `max_batch` items are waiting or `window_s` has passed since its first item.
     While a batch runs, new items queue up and form the next batch, so under load batches grow by
-    themselves. `run_batch` must return one result per item, in order; if it raises, every item of
-    that batch gets the exception.
+    themselves. At most `max_queue` items wait: one more is refused at once with OverloadedError.
+    `run_batch` must return one result per item, in order; if it raises, every item of that batch gets
+    the exception.
     """
 
     def __init__(
@@ -29,11 +32,13 @@ class MicroBatcher(Generic[K, V]):
         window_s: float,
         max_batch: int,
         on_batch: Callable[[int, float], None] | None = None,
+        max_queue: int = 0,
     ) -> None:
         self._run_batch = run_batch
         self._executor = executor
         self.window_s = window_s
         self.max_batch = max_batch
+        self.max_queue = max_queue  # 0: unbounded
         self._on_batch = on_batch
         self._queue: asyncio.Queue[tuple[K, asyncio.Future[V]]] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -43,12 +48,21 @@ class MicroBatcher(Generic[K, V]):
         loop = asyncio.get_running_loop()
         if self._loop is not loop or self._task is None or self._task.done():
             # bound to the loop it runs in: a new loop (tests calling asyncio.run twice) gets its own
-            self._loop, self._queue = loop, asyncio.Queue()
+            self._loop, self._queue = loop, asyncio.Queue(self.max_queue)
             self._task = loop.create_task(self._consume())
         assert self._queue is not None
         fut: asyncio.Future[V] = loop.create_future()
-        await self._queue.put((item, fut))
+        try:
+            self._queue.put_nowait((item, fut))
+        except asyncio.QueueFull:
+            raise OverloadedError(
+                f"the model is busy: {self.max_queue} generations are waiting; try again shortly"
+            ) from None
         return await fut
+
+    @property
+    def waiting(self) -> int:
+        return 0 if self._queue is None else self._queue.qsize()
 
     async def _collect(self, queue: asyncio.Queue[tuple[K, asyncio.Future[V]]]) -> list[tuple[K, asyncio.Future[V]]]:
         batch = [await queue.get()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,7 @@ from skd.graph_schema.records import Edge, Triple
 from skd.graph_schema.relations import PAPER_RELATIONS, Relation, get_relation
 from skd.graph_schema.text import text_key
 from skd.service.batcher import MicroBatcher
+from skd.service.errors import DeadlineError
 from skd.service.graph import AsyncGraph
 
 K = TypeVar("K")
@@ -84,6 +86,8 @@ class EventCompletion:
     key: str
     in_graph: bool
     inferences: list[Completed]
+    #: the relations asked for (the paper's seven when none were named)
+    relations: list[str]
     live_available: bool
     live_relations: list[str]
     cached: int
@@ -188,12 +192,18 @@ class CompletionService:
         cache_size: int,
         on_batch: Any = None,
         on_cache: Any = None,
+        max_queue: int = 0,
+        timeout_s: float | None = None,
     ) -> None:
         self.graph = graph
         self.models = models
+        self.timeout_s = timeout_s
         self.cache: LruCache[tuple[str, str, int], list[Scored]] = LruCache(cache_size)
+        #: what the student generated lately, by (event key, relation, text key): a write-back of one of
+        #: these is the student's text, anything else the client's
+        self.generated: LruCache[tuple[str, str, str], bool] = LruCache(max(cache_size, 1) * 8)
         self.batcher: MicroBatcher[Job, list[Scored]] = MicroBatcher(
-            models.generate_scored, models.executor, window_s, max_batch, on_batch=on_batch
+            models.generate_scored, models.executor, window_s, max_batch, on_batch=on_batch, max_queue=max_queue
         )
         self._on_cache = on_cache
 
@@ -208,11 +218,25 @@ class CompletionService:
         if self._on_cache is not None:
             self._on_cache(hits, len(jobs) - hits)
         missing = [i for i, o in enumerate(out) if o is None]
-        fresh = await asyncio.gather(*(self.batcher.submit(jobs[i]) for i in missing))
+        pending = [asyncio.ensure_future(self.batcher.submit(jobs[i])) for i in missing]
+        try:
+            fresh = await asyncio.wait_for(asyncio.gather(*pending), self.timeout_s)
+        except TimeoutError:
+            raise DeadlineError(
+                f"live generation did not finish within {self.timeout_s:g} s; try fewer relations or a smaller n"
+            ) from None
+        except BaseException:
+            for p in pending:  # the others of a refused or failed request need not run either
+                p.cancel()
+            raise
         for i, result in zip(missing, fresh, strict=True):
             self.cache.put(jobs[i].key, result)
             out[i] = result
-        return [o or [] for o in out], hits
+        answers = [o or [] for o in out]
+        for job, gens in zip(jobs, answers, strict=True):
+            for g in gens:
+                self.generated.put((text_key(job.event), job.relation, text_key(g.text)), True)
+        return answers, hits
 
     async def complete(
         self, event: str, relations: list[Relation] | None, n: int, min_score: float | None, live_for_all: bool = False
@@ -253,6 +277,7 @@ class CompletionService:
             key=key,
             in_graph=in_graph,
             inferences=inferences,
+            relations=[r.name for r in rels],
             live_available=self.live_available,
             live_relations=live_rels,
             cached=cached,
@@ -270,21 +295,32 @@ class CompletionService:
         out = list(edges)
         for i, s in zip(todo, scores, strict=True):
             e = out[i]
-            out[i] = Edge(e.relation, e.tail, e.tail_key, s, e.sources, e.runs, e.teachers, e.prompts, e.labels)
+            out[i] = dataclasses.replace(e, score=s)
         return out
 
     async def write_back(self, items: list[tuple[str, str, str]], min_score: float | None) -> list[tuple[Triple, bool]]:
-        """Store accepted generations, scored again by the critic (a client's score is not trusted).
+        """Store generations, scored again by the critic (a client's score is not trusted), in run `service`.
 
-        Provenance: source `student`, the student's name in `teachers` (the model that wrote the
-        text), run `service`; with `min_score`, generations scoring below it are not stored.
+        A text the loaded student generated lately for that event and relation is stored as source
+        `student`, with the student's name in `teachers`; any other text is the client's own and is
+        stored as source `client`, with no teacher. With `min_score`, those scoring below it are not stored.
         """
         scores = await self.models.run(self.models.score, items)
-        name = self.models.student_name or "student"
-        triples = [
-            Triple(head=h, relation=r, tail=t, score=s, sources=["student"], teachers=[name], runs=["service"])
-            for (h, r, t), s in zip(items, scores, strict=True)
-        ]
+        name = self.models.student_name
+        triples = []
+        for (h, r, t), s in zip(items, scores, strict=True):
+            by_student = name is not None and self.generated.get((text_key(h), r, text_key(t))) is not None
+            triples.append(
+                Triple(
+                    head=h,
+                    relation=r,
+                    tail=t,
+                    score=s,
+                    sources=["student" if by_student else "client"],
+                    teachers=[name] if by_student and name else [],
+                    runs=["service"],
+                )
+            )
         accepted = [_passes(t.score, min_score) for t in triples]
         await self.graph.upsert([t for t, ok in zip(triples, accepted, strict=True) if ok])
         return list(zip(triples, accepted, strict=True))

@@ -9,6 +9,7 @@ from strawberry.fastapi import BaseContext
 from skd.core.settings import Settings
 from skd.service.completion import CompletionService
 from skd.service.graph import AsyncGraph
+from skd.service.guards import ModelRateLimit
 from skd.service.loaders import Loaders
 from skd.service.metrics import Metrics
 
@@ -21,6 +22,7 @@ class Services:
     graph: AsyncGraph
     completion: CompletionService
     metrics: Metrics
+    rate_limit: ModelRateLimit
 
 
 class Context(BaseContext):
@@ -32,5 +34,6 @@ class Context(BaseContext):
         self.graph = services.graph
         self.completion = services.completion
         self.metrics = services.metrics
+        self.rate_limit = services.rate_limit
         self.loaders = Loaders(services.graph)
         self.api_key = api_key

@@ -10,9 +10,9 @@ import anyio
 import anyio.to_thread
 
 from skd.core.errors import GraphUnavailableError
-from skd.graph_schema.records import Edge, EventNode, SearchHit, Triple
+from skd.graph_schema.records import Edge, EdgeFilter, EdgePosition, EventNode, SearchHit, SearchPosition, Triple
 from skd.graph_schema.relations import Relation
-from skd.graph_schema.store import GraphStore
+from skd.graph_schema.store import Direction, GraphStore, NodeKind
 
 T = TypeVar("T")
 
@@ -45,6 +45,9 @@ class AsyncGraph:
     async def events(self, keys: Sequence[str]) -> dict[str, EventNode]:
         return await self.call(self.store.events, list(keys))
 
+    async def inference_nodes(self, keys: Sequence[str]) -> dict[str, EventNode]:
+        return await self.call(self.store.inference_nodes, list(keys))
+
     async def inferences_of_events(
         self,
         keys: Sequence[str],
@@ -54,11 +57,33 @@ class AsyncGraph:
     ) -> dict[str, list[Edge]]:
         return await self.call(self.store.inferences_of_events, list(keys), relations, min_score, sources)
 
-    async def search_events(self, query: str, first: int, offset: int) -> list[SearchHit]:
-        return await self.call(self.store.search_events, query, first, offset)
+    async def edges_of(self, direction: Direction, keys: Sequence[str], flt: EdgeFilter) -> dict[str, list[Edge]]:
+        return await self.call(self.store.edges_of, direction, list(keys), flt)
 
-    async def count_search(self, query: str) -> int:
-        return await self.call(self.store.count_search, query)
+    async def edge_page(
+        self,
+        direction: Direction,
+        key: str,
+        flt: EdgeFilter,
+        limit: int,
+        position: EdgePosition | None,
+        backward: bool,
+    ) -> list[Edge]:
+        return await self.call(self.store.edge_page, direction, key, flt, limit, position, backward)
+
+    async def edge_counts(self, direction: Direction, keys: Sequence[str], flt: EdgeFilter) -> dict[str, int]:
+        return await self.call(self.store.edge_counts, direction, list(keys), flt)
+
+    async def triple(self, head: str, relation: str, tail: str) -> Edge | None:
+        return await self.call(self.store.triple, head, relation, tail)
+
+    async def search(
+        self, kind: NodeKind, query: str, limit: int, position: SearchPosition | None, backward: bool
+    ) -> list[SearchHit]:
+        return await self.call(self.store.search, kind, query, limit, position, backward)
+
+    async def count_search(self, query: str, kind: NodeKind = "event") -> int:
+        return await self.call(self.store.count_search, query, kind)
 
     async def stats(self) -> dict[str, Any]:
         return await self.call(self.store.stats)

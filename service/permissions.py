@@ -1,4 +1,4 @@
-"""Who may call what: mutations need the service's API key in the `X-API-Key` header."""
+"""Who may call what: mutations (and `complete`, if so configured) need the API key in the `X-API-Key` header."""
 
 from __future__ import annotations
 
@@ -13,21 +13,37 @@ from skd.service.errors import ApiError, Code
 API_KEY_HEADER = "X-API-Key"
 
 
+MISSING_KEY = f"this operation needs the service API key in the {API_KEY_HEADER} header"
+
+
+def _key_ok(context: Any) -> bool:
+    """True with the right key, False with none; a wrong key, or a server without one, is FORBIDDEN."""
+    expected = context.settings.service_api_key
+    if expected is None:
+        raise ApiError(
+            "this operation is disabled: the server has no API key (set SKD_SERVICE_API_KEY)", Code.FORBIDDEN
+        )
+    given = context.api_key
+    if not given:
+        return False
+    if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+        raise ApiError("wrong API key", Code.FORBIDDEN)
+    return True
+
+
+def require_api_key(context: Any) -> None:
+    """For fields whose need of the key is a setting (`complete`): the same rules as `HasApiKey`."""
+    if not _key_ok(context):
+        raise ApiError(MISSING_KEY, Code.UNAUTHENTICATED)
+
+
 class HasApiKey(BasePermission):
     """A missing key is UNAUTHENTICATED, a wrong one FORBIDDEN; a server without a key refuses all writes."""
 
-    message = f"this operation needs the service API key in the {API_KEY_HEADER} header"
+    message = MISSING_KEY
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        expected = info.context.settings.service_api_key
-        if expected is None:
-            raise ApiError("writes are disabled: the server has no API key (set SKD_SERVICE_API_KEY)", Code.FORBIDDEN)
-        given = info.context.api_key
-        if not given:
-            return False
-        if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
-            raise ApiError("wrong API key", Code.FORBIDDEN)
-        return True
+        return _key_ok(info.context)
 
     def on_unauthorized(self) -> None:
         raise ApiError(self.message, Code.UNAUTHENTICATED)

@@ -6,6 +6,7 @@ from functools import partial
 from typing import Any
 
 import strawberry
+from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -15,53 +16,87 @@ from strawberry.extensions import (
 )
 from strawberry.types import Info
 
-from skd.core.labels import SCALE
 from skd.core.settings import Settings
-from skd.graph_schema.relations import RELATIONS
-from skd.graph_schema.store import encode_cursor
+from skd.graph_schema.relations import PAPER_RELATIONS, RELATIONS
 from skd.graph_schema.text import text_key
+from skd.service.enums import LabelValue, RelationName, Source
 from skd.service.errors import ApiError, Code, ErrorCodes
-from skd.service.inputs import RelationArguments, cursor_arg, page_arg, relations_arg, score_arg, text_arg
-from skd.service.permissions import HasApiKey
+from skd.service.guards import client_id
+from skd.service.inputs import page_arg, relations_arg, score_arg, text_arg
+from skd.service.paging import search_page
+from skd.service.permissions import HasApiKey, require_api_key
 from skd.service.types.completion import Completion
 from skd.service.types.completion_input import CompletionInput
-from skd.service.types.event import Event
-from skd.service.types.event_connection import EventConnection, EventEdge
-from skd.service.types.page_info import PageInfo
+from skd.service.types.connection import SearchConnection
+from skd.service.types.event import Event, InferenceNode
+from skd.service.types.inference import Triple
 from skd.service.types.relation import Relation
 from skd.service.types.stats import Stats
 from skd.service.types.store_result import StoredCompletion, StoreResult
-from skd.service.types.triple import StoredTriple
+
+
+def _node_key(info: Info, text: str | None, key: str | None) -> str:
+    if (text is None) == (key is None):
+        raise ApiError("give exactly one of text and key", Code.BAD_USER_INPUT)
+    value = text_arg(
+        text if text is not None else key or "",
+        "text" if text is not None else "key",
+        info.context.settings.service_max_input_chars,
+    )
+    return text_key(value)
 
 
 @strawberry.type
 class Query:
     @strawberry.field(description="An event by its text or its key (give one), or null if not in the graph.")
     async def event(self, info: Info, text: str | None = None, key: str | None = None) -> Event | None:
-        if (text is None) == (key is None):
-            raise ApiError("give exactly one of text and key", Code.BAD_USER_INPUT)
-        value = text_arg(
-            text if text is not None else key or "",
-            "text" if text is not None else "key",
-            info.context.settings.service_max_input_chars,
-        )
-        node = await info.context.loaders.event.load(text_key(value))
+        node = await info.context.loaders.event.load(_node_key(info, text, key))
         return None if node is None else Event(key=node.key, text=node.text)
 
-    @strawberry.field(description="Full-text search of event text, best match first (Relay connection).")
-    async def search_events(self, info: Info, query: str, first: int = 10, after: str | None = None) -> EventConnection:
+    @strawberry.field(
+        description="An inference (a tail) by its text or its key (give one), with the events that lead to "
+        "it; null if not in the graph."
+    )
+    async def inference(self, info: Info, text: str | None = None, key: str | None = None) -> InferenceNode | None:
+        node = await info.context.loaders.inference.load(_node_key(info, text, key))
+        return None if node is None else InferenceNode(key=node.key, text=node.text)
+
+    @strawberry.field(description="One triple of the graph, or null if it is not stored.")
+    async def triple(self, info: Info, head: str, relation: RelationName, tail: str) -> Triple | None:
         s = info.context.settings
-        query = text_arg(query, "query", s.service_max_input_chars)
-        first, offset = page_arg(first, s.service_max_page_size), cursor_arg(after)
-        hits = await info.context.graph.search_events(query, first + 1, offset)  # one extra: is there more?
-        page = hits[:first]
-        return EventConnection(
-            edges=[
-                EventEdge(cursor=encode_cursor(offset + i), score=h.score, node=Event(key=h.key, text=h.text))
-                for i, h in enumerate(page)
-            ],
-            page_info=PageInfo.of(offset, len(page), len(hits) > first),
-            query=query,
+        h = text_arg(head, "head", s.service_max_input_chars)
+        t = text_arg(tail, "tail", s.service_max_input_chars)
+        edge = await info.context.graph.triple(h, relation.value, t)
+        return None if edge is None else Triple.of(edge)
+
+    @strawberry.field(description="Full-text search of event text, best match first (Relay connection).")
+    async def search_events(
+        self,
+        info: Info,
+        query: str,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> SearchConnection[Event]:
+        query = text_arg(query, "query", info.context.settings.service_max_input_chars)
+        return await search_page(
+            info, "event", query, lambda h: Event(key=h.key, text=h.text), first, after, last, before
+        )
+
+    @strawberry.field(description="Full-text search of inference text, best match first (Relay connection).")
+    async def search_inferences(
+        self,
+        info: Info,
+        query: str,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> SearchConnection[InferenceNode]:
+        query = text_arg(query, "query", info.context.settings.service_max_input_chars)
+        return await search_page(
+            info, "inference", query, lambda h: InferenceNode(key=h.key, text=h.text), first, after, last, before
         )
 
     @strawberry.field(description="The relation catalogue (ATOMIC 2020's 23 relations).")
@@ -78,17 +113,28 @@ class Query:
         self,
         info: Info,
         event: str,
-        relations: list[str] | None = None,
+        relations: list[RelationName] | None = None,
         n: int = 3,
         min_score: float | None = None,
         live_for_all: bool = False,
     ) -> Completion:
-        s = info.context.settings
+        ctx = info.context
+        s = ctx.settings
+        if s.service_complete_requires_key:
+            require_api_key(ctx)
         text = text_arg(event, "event", s.service_max_input_chars)
         n = page_arg(n, s.service_max_completions, "n")
-        result = await info.context.completion.complete(
-            text, relations_arg(relations), n, score_arg(min_score), live_for_all
-        )
+        rels = relations_arg(relations)
+        work = n * len(rels or PAPER_RELATIONS)
+        if work > s.service_max_live_generations:
+            raise ApiError(
+                f"{len(rels or PAPER_RELATIONS)} relations x n={n} is {work} generations; the limit is "
+                f"{s.service_max_live_generations}: ask for fewer relations or a smaller n",
+                Code.TOO_MUCH_WORK,
+            )
+        request = ctx.request
+        ctx.rate_limit.check(client_id(ctx.api_key, request.client.host if request and request.client else None))
+        result = await ctx.completion.complete(text, rels, n, score_arg(min_score), live_for_all)
         return Completion.of(result)
 
     @strawberry.field(description="Counts of the graph.")
@@ -100,56 +146,52 @@ class Query:
 class Mutation:
     @strawberry.mutation(
         permission_classes=[HasApiKey],
-        description="Write generations back to the graph (source `student`, the student's "
-        "name in `teachers`, run `service`), scored again by the critic; those "
-        "below minScore are not stored.",
+        description="Write generations back to the graph (run `service`), scored again by the critic; "
+        "those below minScore are not stored. A text the loaded student generated for that event "
+        "and relation is stored as source STUDENT (the student's name in `teachers`); any other "
+        "is stored as source CLIENT: the client wrote it.",
     )
     async def store_completions(
         self, info: Info, items: list[CompletionInput], min_score: float | None = None
     ) -> StoreResult:
         s = info.context.settings
         page_arg(len(items), s.service_max_page_size, "the number of items")
-        rows = []
-        for item in items:
-            rel = relations_arg([item.relation])
-            assert rel is not None
-            rows.append(
-                (
-                    text_arg(item.event, "event", s.service_max_input_chars),
-                    rel[0].name,
-                    text_arg(item.text, "text", s.service_max_input_chars),
-                )
+        rows = [
+            (
+                text_arg(item.event, "event", s.service_max_input_chars),
+                item.relation.value,
+                text_arg(item.text, "text", s.service_max_input_chars),
             )
+            for item in items
+        ]
         done = await info.context.completion.write_back(rows, score_arg(min_score))
         return StoreResult(
             stored=sum(ok for _, ok in done),
             rejected=sum(not ok for _, ok in done),
             items=[
-                StoredCompletion(event=t.head, relation=t.relation, text=t.tail, score=t.score, stored=ok)
+                StoredCompletion(
+                    event=t.head,
+                    relation=RelationName(t.relation),
+                    text=t.tail,
+                    score=t.score,
+                    source=Source(t.sources[0]),
+                    stored=ok,
+                )
                 for t, ok in done
             ],
         )
 
     @strawberry.mutation(
         permission_classes=[HasApiKey],
-        description="Keep a human label on a triple (the critic's scale: 2, 1 acceptable; "
-        "-1, -2 not; -9 could not judge); the triple is made (source `human`) "
-        "if new. `skd export` writes labels out as "
-        "critic training data.",
+        description="Keep a human label on a triple (ALWAYS, SOMETIMES acceptable; FARFETCHED, INVALID "
+        "not; SKIP could not judge); the triple is made (source HUMAN) if new. `skd export` writes "
+        "labels out as critic training data.",
     )
-    async def annotate(self, info: Info, head: str, relation: str, tail: str, label: int) -> StoredTriple:
+    async def annotate(self, info: Info, head: str, relation: RelationName, tail: str, label: LabelValue) -> Triple:
         s = info.context.settings
-        if label not in SCALE:
-            raise ApiError(
-                f"label {label} is not on the critic's scale (2, 1 acceptable; -1, -2 not; -9 could not judge)",
-                Code.BAD_USER_INPUT,
-            )
         h = text_arg(head, "head", s.service_max_input_chars)
         t = text_arg(tail, "tail", s.service_max_input_chars)
-        rel = relations_arg([relation])
-        assert rel is not None
-        edge = await info.context.graph.annotate(h, rel[0].name, t, label)
-        return StoredTriple.of(h, edge)
+        return Triple.of(await info.context.graph.annotate(h, relation.value, t, label.value))
 
 
 class Schema(strawberry.Schema):
@@ -169,6 +211,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     limits = [
         *QueryDepthLimiter(max_depth=settings.service_max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.service_max_aliases).validation_rules,
+        *([] if settings.service_introspection else [NoSchemaIntrospectionCustomRule]),
     ]
     return Schema(
         query=Query,
@@ -177,7 +220,6 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             partial(AddValidationRules, limits),
             partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
             partial(MaxTokensLimiter, max_token_count=settings.service_max_tokens),
-            RelationArguments,
             ErrorCodes,
         ],
     )

@@ -105,6 +105,65 @@ def write_text(prompt: str, index: int, max_tokens: int) -> str:
     return f" {TAILS[r % len(TAILS)]}.\n12. PersonX"
 
 
+def _usage(prompt: str, texts: list[str]) -> dict[str, int]:
+    p, c = len(prompt.split()), sum(max(1, len(t.split())) for t in texts)
+    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+
+
+def completion_response(body: dict[str, Any], response_id: str) -> dict[str, Any]:
+    """The stub's answer to a `/v1/completions` request body (also what the fake Batch API writes per line)."""
+    prompt = body["prompt"] if isinstance(body["prompt"], str) else body["prompt"][0]
+    n, max_tokens = int(body.get("n") or 1), int(body.get("max_tokens") or 16)
+    texts = [write_text(prompt, i, max_tokens) for i in range(n)]
+    choices = []
+    for i, t in enumerate(texts):
+        words = t.split(" ")
+        lp = (
+            {
+                "tokens": words,
+                "token_logprobs": [-0.5] * len(words),
+                "top_logprobs": None,
+                "text_offset": list(range(len(words))),
+            }
+            if body.get("logprobs")
+            else None
+        )
+        choices.append({"index": i, "text": t, "logprobs": lp, "finish_reason": "stop"})
+    return {
+        "id": response_id,
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": body.get("model", "stub"),
+        "choices": choices,
+        "usage": _usage(prompt, texts),
+    }
+
+
+def chat_response(body: dict[str, Any], response_id: str) -> dict[str, Any]:
+    """The stub's answer to a `/v1/chat/completions` request body: the user message continued."""
+    prompt = body["messages"][-1]["content"]
+    n, max_tokens = int(body.get("n") or 1), int(body.get("max_tokens") or 16)
+    texts = [write_text(prompt, i, max_tokens).lstrip(" ") for i in range(n)]
+    choices = []
+    for i, t in enumerate(texts):
+        lp = (
+            {"content": [{"token": w, "logprob": -0.25, "bytes": None, "top_logprobs": []} for w in t.split(" ")]}
+            if body.get("logprobs")
+            else None
+        )
+        choices.append(
+            {"index": i, "message": {"role": "assistant", "content": t}, "logprobs": lp, "finish_reason": "stop"}
+        )
+    return {
+        "id": response_id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "stub"),
+        "choices": choices,
+        "usage": _usage(prompt, texts),
+    }
+
+
 @dataclass
 class StubState:
     """What the stub does next; tests change it between (or during) runs."""
@@ -151,10 +210,6 @@ def make_app(state: StubState) -> FastAPI:
             await asyncio.sleep(state.delay_s)
         return None
 
-    def usage(prompt: str, texts: list[str]) -> dict[str, int]:
-        p, c = len(prompt.split()), sum(max(1, len(t.split())) for t in texts)
-        return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
-
     @app.get("/stats")
     async def stats() -> dict[str, int]:
         return {"requests": state.requests, "served": state.served, "max_in_flight": state.max_in_flight}
@@ -166,32 +221,8 @@ def make_app(state: StubState) -> FastAPI:
         state.headers.append({k.lower(): v for k, v in request.headers.items()})
         if (failed := await gate()) is not None:
             return failed
-        prompt = body["prompt"] if isinstance(body["prompt"], str) else body["prompt"][0]
-        n, max_tokens = int(body.get("n") or 1), int(body.get("max_tokens") or 16)
-        texts = [write_text(prompt, i, max_tokens) for i in range(n)]
-        choices = []
-        for i, t in enumerate(texts):
-            words = t.split(" ")
-            lp = (
-                {
-                    "tokens": words,
-                    "token_logprobs": [-0.5] * len(words),
-                    "top_logprobs": None,
-                    "text_offset": list(range(len(words))),
-                }
-                if body.get("logprobs")
-                else None
-            )
-            choices.append({"index": i, "text": t, "logprobs": lp, "finish_reason": "stop"})
         state.served += 1
-        return {
-            "id": f"cmpl-{state.served}",
-            "object": "text_completion",
-            "created": int(time.time()),
-            "model": body.get("model", "stub"),
-            "choices": choices,
-            "usage": usage(prompt, texts),
-        }
+        return completion_response(body, f"cmpl-{state.served}")
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Any:
@@ -200,28 +231,8 @@ def make_app(state: StubState) -> FastAPI:
         state.headers.append({k.lower(): v for k, v in request.headers.items()})
         if (failed := await gate()) is not None:
             return failed
-        prompt = body["messages"][-1]["content"]
-        n, max_tokens = int(body.get("n") or 1), int(body.get("max_tokens") or 16)
-        texts = [write_text(prompt, i, max_tokens).lstrip(" ") for i in range(n)]
-        choices = []
-        for i, t in enumerate(texts):
-            lp = (
-                {"content": [{"token": w, "logprob": -0.25, "bytes": None, "top_logprobs": []} for w in t.split(" ")]}
-                if body.get("logprobs")
-                else None
-            )
-            choices.append(
-                {"index": i, "message": {"role": "assistant", "content": t}, "logprobs": lp, "finish_reason": "stop"}
-            )
         state.served += 1
-        return {
-            "id": f"chat-{state.served}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": body.get("model", "stub"),
-            "choices": choices,
-            "usage": usage(prompt, texts),
-        }
+        return chat_response(body, f"chat-{state.served}")
 
     return app
 

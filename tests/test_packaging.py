@@ -20,4 +20,9 @@ def test_the_wheel_installs_only_the_skd_namespace(tmp_path: Path) -> None:
     for layer in ("core", "graph_schema", "models", "ingest", "pipeline", "service", "cli"):
         assert f"skd/{layer}/__init__.py" in names, layer
     assert "skd/ingest/data/demo.toml" in names and "skd/ingest/data/fewshot.jsonl" in names
+    graphiql = "skd/service/static/graphiql"  # the service's IDE works offline: its assets ship with it
+    for asset in ("graphiql/graphiql.min.js", "graphiql/graphiql.min.css", "react/react.production.min.js"):
+        assert f"{graphiql}/{asset}" in names, asset
+    assert f"{graphiql}/react-dom/react-dom.production.min.js" in names and f"{graphiql}/graphiql/LICENSE" in names
+    assert not any(n.endswith((".map", ".sh")) for n in names if n.startswith(graphiql))
     assert not any(n.endswith(".jar") for n in names)  # Neo4j's GPLv3 jars are resolved at set-up, never shipped

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import strawberry
 
+from skd.service.enums import RelationName
+
 
 @strawberry.input(description="A generation to store: the event, the relation and the generated tail.")
 class CompletionInput:
     event: str
-    relation: str
+    relation: RelationName
     text: str

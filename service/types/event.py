@@ -1,29 +1,22 @@
-"""The `Event` type: a head of the graph and its inferences, filtered, grouped by relation or paginated."""
+"""The `Event` and `InferenceNode` types: the two kinds of node, each with its triples paged by keyset or
+grouped by relation, filtered by relation, score, source, run, teacher and prompt."""
 
 from __future__ import annotations
 
 import strawberry
 from strawberry.types import Info
 
-from skd.graph_schema.records import Edge
-from skd.graph_schema.relations import RELATIONS, get_relation
-from skd.service.inputs import cursor_arg, page_arg, relations_arg, score_arg
-from skd.service.loaders import InferenceFilter
-from skd.service.types.inference import Inference
-from skd.service.types.inference_connection import InferenceConnection
-from skd.service.types.relation import Relation
-from skd.service.types.relation_group import RelationGroup
+from skd.service.enums import RelationName, Source
+from skd.service.inputs import edge_filter, page_arg
+from skd.service.paging import triple_page
+from skd.service.types.connection import Connection
+from skd.service.types.inference import Inference, Triple
+from skd.service.types.relation_group import RelationGroup, TripleGroup, grouped, relation_group, triple_group
 
-_CATALOGUE_ORDER = {r.name: i for i, r in enumerate(RELATIONS)}
-
-
-async def _edges(
-    info: Info, key: str, relations: list[str] | None, min_score: float | None, sources: list[str] | None
-) -> list[Edge]:
-    rels = relations_arg(relations) or []
-    flt = InferenceFilter(tuple(r.name for r in rels), score_arg(min_score), tuple(sources or ()))
-    edges: list[Edge] = await info.context.loaders.inferences.load((key, flt))
-    return edges
+_FILTERS = (
+    "Filters: `relations`; `minScore` (unscored triples then fail); `sources`, `runs`, `teachers`, `prompts` "
+    "(a triple passes when any of its values is listed)."
+)
 
 
 @strawberry.type(description="An event (a head) of the commonsense graph.")
@@ -31,45 +24,90 @@ class Event:
     key: str
     text: str
 
-    @strawberry.field(description="The event's inferences, best score first, one page at a time.")
+    @strawberry.field(
+        description="The event's inferences, best score first, a page at a time (Relay: first/after or "
+        "last/before). " + _FILTERS
+    )
     async def inferences(
         self,
         info: Info,
-        relations: list[str] | None = None,
+        relations: list[RelationName] | None = None,
         min_score: float | None = None,
-        sources: list[str] | None = None,
-        first: int = 20,
+        sources: list[Source] | None = None,
+        runs: list[str] | None = None,
+        teachers: list[str] | None = None,
+        prompts: list[str] | None = None,
+        first: int | None = None,
         after: str | None = None,
-    ) -> InferenceConnection:
-        first = page_arg(first, info.context.settings.service_max_page_size)
-        offset = cursor_arg(after)
-        edges = await _edges(info, self.key, relations, min_score, sources)
-        return InferenceConnection.page(edges, offset, first)
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Inference]:
+        flt = edge_filter(info.context.settings, relations, min_score, sources, runs, teachers, prompts)
+        return await triple_page(info, "out", self.key, flt, Inference.of, first, after, last, before)
 
     @strawberry.field(
-        description="The event's inferences grouped by relation (catalogue order), at most "
-        "`first` per relation; relations without inferences are left out."
+        description="The event's inferences grouped by relation (the order asked, else the catalogue's), "
+        "at most `first` per relation; relations without inferences are left out. " + _FILTERS
     )
     async def by_relation(
         self,
         info: Info,
-        relations: list[str] | None = None,
+        relations: list[RelationName] | None = None,
         min_score: float | None = None,
-        sources: list[str] | None = None,
+        sources: list[Source] | None = None,
+        runs: list[str] | None = None,
+        teachers: list[str] | None = None,
+        prompts: list[str] | None = None,
         first: int = 10,
     ) -> list[RelationGroup]:
         first = page_arg(first, info.context.settings.service_max_page_size)
-        groups: dict[str, list[Edge]] = {}
-        for e in await _edges(info, self.key, relations, min_score, sources):
-            groups.setdefault(e.relation, []).append(e)
-        order = [r.name for r in (relations_arg(relations) or [])] or None
-        names = order or sorted(groups, key=_CATALOGUE_ORDER.__getitem__)
-        return [
-            RelationGroup(
-                relation=Relation.of(get_relation(n)),
-                total_count=len(groups[n]),
-                inferences=[Inference.of(e) for e in groups[n][:first]],
-            )
-            for n in names
-            if groups.get(n)
-        ]
+        flt = edge_filter(info.context.settings, relations, min_score, sources, runs, teachers, prompts)
+        edges = await info.context.loaders.edges.load(("out", self.key, flt))
+        return grouped(edges, flt.relations, first, relation_group(first))
+
+
+@strawberry.type(description="An inference (a tail) of the commonsense graph, with the events that lead to it.")
+class InferenceNode:
+    key: str
+    text: str
+
+    @strawberry.field(
+        description="The triples that lead to this inference (its events), best score first, a page at a "
+        "time (Relay: first/after or last/before). " + _FILTERS
+    )
+    async def events(
+        self,
+        info: Info,
+        relations: list[RelationName] | None = None,
+        min_score: float | None = None,
+        sources: list[Source] | None = None,
+        runs: list[str] | None = None,
+        teachers: list[str] | None = None,
+        prompts: list[str] | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Triple]:
+        flt = edge_filter(info.context.settings, relations, min_score, sources, runs, teachers, prompts)
+        return await triple_page(info, "in", self.key, flt, Triple.of, first, after, last, before)
+
+    @strawberry.field(
+        description="The triples that lead to this inference grouped by relation, at most `first` per "
+        "relation. " + _FILTERS
+    )
+    async def by_relation(
+        self,
+        info: Info,
+        relations: list[RelationName] | None = None,
+        min_score: float | None = None,
+        sources: list[Source] | None = None,
+        runs: list[str] | None = None,
+        teachers: list[str] | None = None,
+        prompts: list[str] | None = None,
+        first: int = 10,
+    ) -> list[TripleGroup]:
+        first = page_arg(first, info.context.settings.service_max_page_size)
+        flt = edge_filter(info.context.settings, relations, min_score, sources, runs, teachers, prompts)
+        edges = await info.context.loaders.edges.load(("in", self.key, flt))
+        return grouped(edges, flt.relations, first, triple_group(first))

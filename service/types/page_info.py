@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import strawberry
 
-from skd.graph_schema.store import encode_cursor
-
 
 @strawberry.type
 class PageInfo:
@@ -15,11 +13,12 @@ class PageInfo:
     end_cursor: str | None
 
     @classmethod
-    def of(cls, offset: int, count: int, has_next: bool) -> PageInfo:
-        """The page of `count` items starting at `offset`."""
+    def of(cls, cursors: list[str], more: bool, backward: bool, from_cursor: bool) -> PageInfo:
+        """A page whose items have `cursors`; `more`: items lie beyond it in the direction read;
+        `from_cursor`: it was read from a cursor, so items lie behind it too."""
         return cls(
-            has_next_page=has_next,
-            has_previous_page=offset > 0,
-            start_cursor=encode_cursor(offset) if count else None,
-            end_cursor=encode_cursor(offset + count - 1) if count else None,
+            has_next_page=from_cursor if backward else more,
+            has_previous_page=more if backward else from_cursor,
+            start_cursor=cursors[0] if cursors else None,
+            end_cursor=cursors[-1] if cursors else None,
         )

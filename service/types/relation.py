@@ -5,11 +5,12 @@ from __future__ import annotations
 import strawberry
 
 from skd.graph_schema.relations import Relation as CatalogueRelation
+from skd.service.enums import RelationName
 
 
 @strawberry.type(description="An ATOMIC 2020 relation.")
 class Relation:
-    name: str
+    name: RelationName
     category: str
     subject: str
     rel_type: str = strawberry.field(description="The relationship type in the graph, e.g. X_WANT.")
@@ -19,7 +20,7 @@ class Relation:
     @classmethod
     def of(cls, r: CatalogueRelation) -> Relation:
         return cls(
-            name=r.name,
+            name=RelationName(r.name),
             category=str(r.category),
             subject=str(r.subject),
             rel_type=r.rel_type,

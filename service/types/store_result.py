@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import strawberry
 
+from skd.service.enums import RelationName, Source
+
 
 @strawberry.type
 class StoredCompletion:
     event: str
-    relation: str
+    relation: RelationName
     text: str
     score: float | None
+    source: Source = strawberry.field(
+        description="STUDENT when the loaded student generated this text for this event and relation, else CLIENT."
+    )
     stored: bool
 
 

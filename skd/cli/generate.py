@@ -15,7 +15,10 @@ app = typer.Typer(
     help="Generate a commonsense corpus with a teacher model (events, then inferences).", no_args_is_help=True
 )
 
-TEACHER_HELP = "'smollm2' (default: SKD_TEACHER_MODEL), a Hugging Face id or model folder, or 'openai:<model>'"
+TEACHER_HELP = (
+    "'smollm2' (default: SKD_TEACHER_MODEL), a Hugging Face id or model folder, 'openai:<model>', or "
+    "'openai-batch:<model>' (the Batch API: half price, one batch job per --batch)"
+)
 
 
 def _settings(max_requests: int | None, max_tokens: int | None, max_cost: float | None) -> Settings:

@@ -10,6 +10,7 @@ import typer
 
 from skd.cli.common import console, get_settings, handle_errors, open_store, print_json, progress
 from skd.core.errors import InputError
+from skd.graph_schema.records import SOURCES, check_sources
 
 
 class ExportFormat(StrEnum):
@@ -22,7 +23,9 @@ class ExportFormat(StrEnum):
 def load(
     paths: list[Path] = typer.Argument(..., help="ATOMIC 2020 TSV, our JSONL, folders of them, or run folders"),
     source: str = typer.Option(
-        None, help="provenance source for rows without one (default: atomic2020 for TSV, the row's own for JSONL)"
+        None,
+        help="provenance source for rows without one: " + ", ".join(SOURCES) + " (default: atomic2020 for TSV, "
+        "the row's own for JSONL)",
     ),
     strict: bool = typer.Option(False, "--strict", help="stop at the first bad line, before writing anything"),
     restart: bool = typer.Option(False, "--restart", help="ignore the checkpoint of an interrupted load"),
@@ -37,6 +40,8 @@ def load(
 
     A run folder loads what its critic accepted, with their scores; --all loads every teacher triple."""
     s = get_settings()
+    if source is not None:
+        check_sources([source])
     if bulk:
         from skd.ingest.bulk import bulk_load
 

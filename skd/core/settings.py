@@ -77,6 +77,17 @@ class Settings(BaseSettings):
     teacher_device: str | None = None
     #: the on-disk cache of teacher requests; unset means <data_dir>/cache/teacher-requests.sqlite
     teacher_cache_path: Path | None = None
+    #: `openai-batch:` teachers (the OpenAI Batch API): cost at the prices above times this factor (OpenAI
+    #: bills batches at half price), input files split at the API's limits (50,000 requests, 200 MB), status
+    #: polled every poll_s growing to poll_max_s, failed requests tried in up to max_attempts batches, and
+    #: with wait_s set, a run that stops waiting after that long (run it again to resume polling)
+    teacher_batch_price_factor: float = Field(default=0.5, ge=0)
+    teacher_batch_max_requests: int = Field(default=50_000, ge=1)
+    teacher_batch_max_bytes: int = Field(default=200_000_000, ge=1)
+    teacher_batch_poll_s: float = Field(default=15.0, gt=0)
+    teacher_batch_poll_max_s: float = Field(default=300.0, gt=0)
+    teacher_batch_max_attempts: int = Field(default=3, ge=1)
+    teacher_batch_wait_s: float | None = Field(default=None, gt=0)
 
     # -- the critic and the student: a saved folder, or a Hugging Face id or path for the base --
     model_cache_dir: Path | None = None
@@ -104,6 +115,24 @@ class Settings(BaseSettings):
     service_max_tokens: int = Field(default=2000, ge=1)
     service_max_completions: int = Field(default=5, ge=1)
     service_max_new_tokens: int = Field(default=24, ge=1)
+    #: GraphiQL at GET /graphql (a browser's Accept: text/html), from the assets the package ships; off in
+    #: production if no one should browse the API
+    service_graphiql: bool = True
+    #: schema introspection (`__schema`, `__type`); off in production to keep the schema to its documentation
+    service_introspection: bool = True
+    #: whether `complete`, which runs the models, needs the API key (X-API-Key) as writes do
+    service_complete_requires_key: bool = False
+    #: model work each client (its API key, else its address) may ask for, in the `limits` notation
+    #: ("60/minute", "10/second;300/hour"); empty means unlimited
+    service_model_rate_limit: str = "120/minute"
+    #: live generations waiting for the model beyond which a `complete` is refused with OVERLOADED
+    service_max_queue: int = Field(default=256, ge=1)
+    #: how long a `complete` waits for its live generations before DEADLINE_EXCEEDED
+    service_model_timeout_s: float = Field(default=15.0, gt=0)
+    #: the most live generations (relations x n) one `complete` may ask for
+    service_max_live_generations: int = Field(default=40, ge=1)
+    #: the largest request body, in bytes; a larger one is answered 413
+    service_max_body_bytes: int = Field(default=65_536, ge=1024)
 
     @property
     def embedded(self) -> bool:

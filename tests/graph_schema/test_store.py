@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from skd.core.errors import InputError
-from skd.graph_schema.records import Triple, make_triple
-from skd.graph_schema.store import GraphStore, decode_cursor, encode_cursor
+from skd.graph_schema.records import EdgeFilter, SearchPosition, Triple, make_triple
+from skd.graph_schema.store import GraphStore, position_of
 from skd.graph_schema.triples_io import read_triples
 
 
@@ -107,11 +107,71 @@ def test_export_streams_every_triple_with_min_score(store: GraphStore) -> None:
     assert [(t.tail, t.labels) for t in store.export(labelled=True)] == [("money", [2])]
 
 
-def test_cursors_round_trip_and_reject_garbage() -> None:
-    assert decode_cursor(encode_cursor(40)) == 40
-    assert decode_cursor(None) == 0
-    with pytest.raises(InputError, match="invalid cursor"):
-        decode_cursor("not-a-cursor")
+def test_keyset_pages_read_the_lookup_order_both_ways(store: GraphStore) -> None:
+    _scored(store)
+    key, flt = "personx buys a car", EdgeFilter()
+    order = [e.tail for e in store.inferences(key)]
+    forward, after = [], None
+    while page := store.edge_page("out", key, flt, 2, after):
+        forward += [e.tail for e in page]
+        after = position_of(page[-1], "out")
+    assert forward == order
+    backward, before = [], None
+    while page := store.edge_page("out", key, flt, 2, before, backward=True):
+        backward = [e.tail for e in page] + backward
+        before = position_of(page[0], "out")
+    assert backward == order
+    # a page is anchored on a triple, not an offset: a triple stored before it does not shift what follows
+    first = store.edge_page("out", key, flt, 2)
+    store.upsert([make_triple("PersonX buys a car", "xWant", "to show off", score=0.95)])
+    rest = store.edge_page("out", key, flt, 10, position_of(first[-1], "out"))
+    assert [e.tail for e in rest] == order[2:]
+
+
+def test_inward_edges_counts_and_provenance_filters(store: GraphStore) -> None:
+    store.upsert(
+        [
+            make_triple("PersonX buys a car", "xNeed", "money", score=0.7, runs=["r1"], teachers=["t1"]),
+            make_triple("PersonX sells a car", "xWant", "money", score=0.9, runs=["r2"], prompts=["xWant@v1"]),
+            make_triple("PersonX gambles", "xEffect", "money", sources=["atomic2020"]),
+        ]
+    )
+    into = store.edges_of("in", ["money"], EdgeFilter())["money"]
+    assert [(e.head, e.relation) for e in into] == [
+        ("PersonX sells a car", "xWant"),
+        ("PersonX buys a car", "xNeed"),
+        ("PersonX gambles", "xEffect"),
+    ]
+    assert all(e.created_at is not None and e.created_at > 1_700_000_000_000 for e in into)
+    page = store.edge_page("in", "money", EdgeFilter(), 1, position_of(into[0], "in"))
+    assert [e.head for e in page] == ["PersonX buys a car"]
+    assert store.edge_counts("in", ["money", "nothing"], EdgeFilter()) == {"money": 3, "nothing": 0}
+    assert store.edge_counts("in", ["money"], EdgeFilter(runs=("r1", "r9"))) == {"money": 1}
+    assert store.edge_counts("in", ["money"], EdgeFilter(teachers=("t1",), runs=("r2",))) == {"money": 0}
+    assert [e.head for e in store.edges_of("in", ["money"], EdgeFilter(prompts=("xWant@v1",)))["money"]] == [
+        "PersonX sells a car"
+    ]
+    assert store.edge_counts("out", ["personx buys a car"], EdgeFilter(min_score=0.8)) == {"personx buys a car": 0}
+    assert set(store.inference_nodes(["money", "absent"])) == {"money"}
+
+
+def test_inference_search_pages_by_score_then_key(store: GraphStore) -> None:
+    tails = ["a new car", "car keys", "to wash the car", "money", "to drive the car home"]
+    store.upsert([make_triple("PersonX buys a car", "xWant", t) for t in tails])
+    hits = store.search("inference", "car", 10)
+    assert {h.text for h in hits} == set(tails) - {"money"}
+    assert store.count_search("car", kind="inference") == 4
+    pages = store.search("inference", "car", 2) + store.search(
+        "inference", "car", 10, SearchPosition(hits[1].score, hits[1].key)
+    )
+    assert [h.key for h in pages] == [h.key for h in hits]
+    last = store.search("inference", "car", 1, SearchPosition(hits[-1].score, hits[-1].key), backward=True)
+    assert [h.key for h in last] == [hits[-2].key]
+
+
+def test_an_unknown_source_is_refused() -> None:
+    with pytest.raises(InputError, match="unknown source 'bench'"):
+        make_triple("PersonX runs", "xWant", "to rest", sources=["bench"])
 
 
 def test_schema_creation_is_idempotent(store: GraphStore) -> None:
@@ -119,3 +179,4 @@ def test_schema_creation_is_idempotent(store: GraphStore) -> None:
     store.ensure_schema()
     store.upsert([make_triple("PersonX runs", "xWant", "to rest")])
     assert store.count_search("runs") == 1
+    assert store.count_search("rest", kind="inference") == 1

@@ -12,7 +12,7 @@ from skd.graph_schema.store import GraphStore
 from skd.graph_schema.text import text_key
 from tests.service.conftest import API_KEY, Expected, LiveServer
 
-EVENT_QUERY = """query($text: String!, $rels: [String!], $first: Int!, $after: String) {
+EVENT_QUERY = """query($text: String!, $rels: [RelationName!], $first: Int!, $after: String) {
   event(text: $text) { key text
     inferences(relations: $rels, first: $first, after: $after) {
       totalCount pageInfo { hasNextPage endCursor } edges { cursor node { relation text sources } } }
@@ -59,7 +59,7 @@ def test_event_lookup_lists_the_loaded_inferences_in_order(
     assert [(e["node"]["relation"], e["node"]["text"]) for e in event["inferences"]["edges"]] == [
         (e.relation, e.text) for e in stored
     ]
-    assert all(e["node"]["sources"] == ["atomic2020"] for e in event["inferences"]["edges"])
+    assert all(e["node"]["sources"] == ["ATOMIC2020"] for e in event["inferences"]["edges"])
     grouped = {g["relation"]["name"]: [i["text"] for i in g["inferences"]] for g in event["byRelation"]}
     assert grouped == {r: [e.text for e in stored if e.relation == r] for r in {e.relation for e in stored}}
     # the groups come in catalogue order, each with its own count
@@ -133,8 +133,12 @@ def test_stats(server: LiveServer, loaded_store: GraphStore) -> None:
         ('{ event(text: "PersonX eats", key: "x") { key } }', "BAD_USER_INPUT"),
         ('{ event(text: "   ") { key } }', "EMPTY_TEXT"),
         ('{ event(text: "%s") { key } }' % ("a" * 301), "INPUT_TOO_LONG"),
-        ('{ event(text: "PersonX eats") { inferences(relations: ["xWhatever"]) { totalCount } } }', "UNKNOWN_RELATION"),
-        ('{ complete(event: "PersonX eats", relations: ["nope"]) { key } }', "UNKNOWN_RELATION"),
+        ('{ event(text: "PersonX eats") { inferences(relations: [xWhatever]) { totalCount } } }', "UNKNOWN_RELATION"),
+        ('{ event(text: "PersonX eats") { inferences(relations: ["xWant"]) { totalCount } } }', "UNKNOWN_RELATION"),
+        ('{ complete(event: "PersonX eats", relations: [nope]) { key } }', "UNKNOWN_RELATION"),
+        ('{ event(text: "PersonX eats") { inferences(sources: [ROBOT]) { totalCount } } }', "UNKNOWN_SOURCE"),
+        ('{ searchEvents(query: "PersonX", first: 2, last: 2) { totalCount } }', "BAD_USER_INPUT"),
+        ('{ searchInferences(query: "to eat", after: "bm9wZQ") { totalCount } }', "BAD_CURSOR"),
         ('{ searchEvents(query: "PersonX", after: "not-a-cursor") { totalCount } }', "BAD_CURSOR"),
         ('{ searchEvents(query: "PersonX", first: 101) { totalCount } }', "PAGE_SIZE"),
         ('{ complete(event: "PersonX eats", n: 99) { key } }', "PAGE_SIZE"),
@@ -159,16 +163,16 @@ def test_unknown_relation_in_a_filter(
 def test_an_unknown_relation_is_an_error_where_its_field_never_resolves(server: LiveServer) -> None:
     absent = "PersonX flies to the moon on a teaspoon"  # not in the graph: `event` is null
     bodies = [
-        server.gql(f'{{ event(text: "{absent}") {{ inferences(relations: ["xWhatever"]) {{ totalCount }} }} }}'),
+        server.gql(f'{{ event(text: "{absent}") {{ inferences(relations: [xWhatever]) {{ totalCount }} }} }}'),
         server.gql(EVENT_QUERY, {"text": absent, "first": 5, "rels": ["xWant", "xWhatever"]}),
         server.gql(  # a search without hits: no event to resolve the filter under
             '{ searchEvents(query: "zqxjk") { totalCount edges { node { '
-            'byRelation(relations: ["xWhatever"]) { totalCount } } } } }'
+            "byRelation(relations: [xWhatever]) { totalCount } } } } }"
         ),
     ]
     for body in bodies:
         assert _codes(body) == ["UNKNOWN_RELATION"] and body["data"] is None
-        assert "unknown relation 'xWhatever'" in body["errors"][0]["message"]
+        assert "'xWhatever' does not exist in 'RelationName' enum" in body["errors"][0]["message"]
     # known names under the same null event are no error
     assert server.gql(EVENT_QUERY, {"text": absent, "first": 5, "rels": ["xWant"]}) == {"data": {"event": None}}
 
@@ -181,20 +185,25 @@ def test_depth_and_alias_limits(server: LiveServer) -> None:
 
 
 def test_mutations_need_the_api_key(server: LiveServer) -> None:
-    m = 'mutation { annotate(head: "PersonX pets a cat", relation: "xReact", tail: "happy", label: 1) { labels } }'
+    m = """mutation { annotate(head: "PersonX pets a cat", relation: xReact, tail: "happy", label: SOMETIMES) {
+             labels } }"""
     assert _codes(server.gql(m)) == ["UNAUTHENTICATED"]
     assert _codes(server.gql(m, api_key="wrong")) == ["FORBIDDEN"]
 
 
 def test_annotate_keeps_the_label(server: LiveServer, loaded_store: GraphStore) -> None:
-    m = """mutation($l: Int!) { annotate(head: "PersonX pets a fluffy cat", relation: "xReact", tail: "calm",
-             label: $l) { head relation tail labels sources } }"""
-    assert server.gql(m, {"l": 1}, api_key=API_KEY)["data"]["annotate"]["labels"] == [1]
-    out = server.gql(m, {"l": -1}, api_key=API_KEY)["data"]["annotate"]
-    assert out["labels"] == [1, -1] and "human" in out["sources"]
+    m = """mutation($l: Label!) { annotate(head: "PersonX pets a fluffy cat", relation: xReact, tail: "calm",
+             label: $l) { head headKey relation tail labels sources createdAt } }"""
+    assert server.gql(m, {"l": "SOMETIMES"}, api_key=API_KEY)["data"]["annotate"]["labels"] == ["SOMETIMES"]
+    out = server.gql(m, {"l": "FARFETCHED"}, api_key=API_KEY)["data"]["annotate"]
+    assert out["labels"] == ["SOMETIMES", "FARFETCHED"] and "HUMAN" in out["sources"]
+    assert out["headKey"] == "personx pets a fluffy cat" and out["createdAt"].startswith("20")
     edge = loaded_store.triple("PersonX pets a fluffy cat", "xReact", "calm")
     assert edge is not None and edge.labels == [1, -1]
-    assert _codes(server.gql(m, {"l": 7}, api_key=API_KEY)) == ["BAD_USER_INPUT"]
+    assert _codes(server.gql(m, {"l": "SEVEN"}, api_key=API_KEY)) == ["UNKNOWN_LABEL"]
+    assert _codes(server.gql(m.replace("$l: Label!", "$l: Int!"), {"l": 1}, api_key=API_KEY)) == [
+        "GRAPHQL_VALIDATION_FAILED"
+    ]
 
 
 def test_complete_answers_from_graph_and_student(
@@ -203,7 +212,7 @@ def test_complete_answers_from_graph_and_student(
     key = _busiest_event(loaded_store, expected_inferences)
     rels = [*sorted({e.relation for e in loaded_store.inferences(key, first=1000)})[:1], "isAfter"]
     assert not loaded_store.inferences(key, relations=["isAfter"])
-    q = """query($e: String!, $r: [String!]) { complete(event: $e, relations: $r, n: 2) {
+    q = """query($e: String!, $r: [RelationName!]) { complete(event: $e, relations: $r, n: 2) {
              key inGraph inferences { relation text origin score logprob }
              live { available relations student notice } } }"""
     c = server.gql(q, {"e": key, "r": rels})["data"]["complete"]
@@ -220,26 +229,39 @@ def test_complete_answers_from_graph_and_student(
 
 
 def test_complete_an_event_not_in_the_graph(server: LiveServer) -> None:
-    q = """{ complete(event: "PersonX paints the fence purple", relations: ["xWant", "xNeed"], n: 1) {
-             inGraph inferences { relation origin text } live { relations cached } } }"""
+    q = """{ complete(event: "PersonX paints the fence purple", relations: [xWant, xNeed], n: 1) {
+             inGraph inferences { relation origin text } live { relations cached }
+             byRelation { relation inferences { text } } } }"""
     c = server.gql(q)["data"]["complete"]
     assert not c["inGraph"] and c["live"]["relations"] == ["xWant", "xNeed"]
     assert all(i["origin"] == "STUDENT" and i["text"] for i in c["inferences"])
     # one greedy generation per asked relation (n: 1), in the order asked
     assert [i["relation"] for i in c["inferences"]] == ["xWant", "xNeed"]
+    assert [(g["relation"], [i["text"] for i in g["inferences"]]) for g in c["byRelation"]] == [
+        (i["relation"], [i["text"]]) for i in c["inferences"]
+    ]
     again = server.gql(q)["data"]["complete"]
     assert again["live"]["cached"] == 2 and again["inferences"] == c["inferences"]
 
 
-def test_store_completions_writes_student_provenance(server: LiveServer, loaded_store: GraphStore) -> None:
+def test_store_completions_records_who_wrote_the_text(server: LiveServer, loaded_store: GraphStore) -> None:
     m = """mutation($items: [CompletionInput!]!) { storeCompletions(items: $items) {
-             stored rejected items { event relation text stored } } }"""
+             stored rejected items { event relation text source stored } } }"""
+    # a text the client wrote itself is stored as the client's, not the student's
     items = [{"event": "PersonX waters the garden", "relation": "xWant", "text": "to see flowers grow"}]
     out = server.gql(m, {"items": items}, api_key=API_KEY)["data"]["storeCompletions"]
-    assert out["stored"] == 1 and out["rejected"] == 0
+    assert out["stored"] == 1 and out["rejected"] == 0 and out["items"][0]["source"] == "CLIENT"
     edge = loaded_store.triple("PersonX waters the garden", "xWant", "to see flowers grow")
     assert edge is not None
-    assert edge.sources == ["student"] and edge.teachers == ["tiny-student"] and edge.runs == ["service"]
+    assert edge.sources == ["client"] and edge.teachers == [] and edge.runs == ["service"]
+    # what the student generated for that event and relation is the student's
+    event = "PersonX waters the lawn at dawn"
+    q = "query($e: String!) { complete(event: $e, relations: [xNeed], n: 1) { inferences { text origin } } }"
+    text = server.gql(q, {"e": event})["data"]["complete"]["inferences"][0]["text"]
+    own = [{"event": event, "relation": "xNeed", "text": text}]
+    assert server.gql(m, {"items": own}, api_key=API_KEY)["data"]["storeCompletions"]["items"][0]["source"] == "STUDENT"
+    edge = loaded_store.triple(event, "xNeed", text)
+    assert edge is not None and edge.sources == ["student"] and edge.teachers == ["tiny-student"]
     bad = [{"event": "PersonX waters the garden", "relation": "xWhat", "text": "x"}]
     assert _codes(server.gql(m, {"items": bad}, api_key=API_KEY)) == ["UNKNOWN_RELATION"]
 
@@ -248,7 +270,7 @@ def test_fifty_concurrent_requests(server: LiveServer, expected_inferences: dict
     keys = sorted(expected_inferences)[:25]
     expected = {k: len(expected_inferences[k]) for k in keys}
     lookup = "query($t: String!) { event(text: $t) { key inferences(first: 100) { totalCount } } }"
-    complete = """query($e: String!) { complete(event: $e, relations: ["xWant"], n: 1) {
+    complete = """query($e: String!) { complete(event: $e, relations: [xWant], n: 1) {
                     key inferences { origin relation } live { relations } } }"""
 
     async def run() -> list[dict]:

@@ -18,7 +18,7 @@ from skd.service.metrics import Metrics
 from skd.service.schema import build_schema
 from tests.service.conftest import API_KEY, Expected, service_settings
 
-COMPLETE = """query($e: String!, $r: [String!], $min: Float, $all: Boolean! = false) {
+COMPLETE = """query($e: String!, $r: [RelationName!], $min: Float, $all: Boolean! = false) {
   complete(event: $e, relations: $r, n: 2, minScore: $min, liveForAll: $all) {
     inferences { relation text origin score } live { relations student critic } } }"""
 
@@ -96,14 +96,14 @@ def test_write_back_is_rescored_and_filtered(run: Any, loaded_store: GraphStore,
         edge = loaded_store.triple(item["event"], item["relation"], item["text"])
         assert (edge is not None) == stored["stored"]
         if edge is not None:
-            assert edge.score == pytest.approx(stored["score"]) and edge.sources == ["student"]
+            assert edge.score == pytest.approx(stored["score"]) and edge.sources == ["client"]
 
 
 def test_labels_from_annotate_are_critic_training_data(run: Any, loaded_store: GraphStore) -> None:
-    m = """mutation($t: String!, $l: Int!) { annotate(head: "PersonX bakes bread", relation: "xEffect",
+    m = """mutation($t: String!, $l: Label!) { annotate(head: "PersonX bakes bread", relation: xEffect,
              tail: $t, label: $l) { labels } }"""
-    assert run(m, {"t": "smells of yeast", "l": 2})["annotate"]["labels"] == [2]
-    assert run(m, {"t": "turns into a bird", "l": -2})["annotate"]["labels"] == [-2]
+    assert run(m, {"t": "smells of yeast", "l": "ALWAYS"})["annotate"]["labels"] == ["ALWAYS"]
+    assert run(m, {"t": "turns into a bird", "l": "INVALID"})["annotate"]["labels"] == ["INVALID"]
     exported = [t for t in loaded_store.export() if text_key(t.head) == "personx bakes bread"]
     decided = {ex.tail: ex.acceptable for ex in read_labels(exported)}
     assert decided == {"smells of yeast": True, "turns into a bird": False}

@@ -1,0 +1,94 @@
+"""One page of a node's triples or of search hits, read by keyset from the request's Relay arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from strawberry.types import Info
+
+from skd.graph_schema.dialect import lucene_terms
+from skd.graph_schema.records import Edge, EdgeFilter, SearchHit, SearchPosition
+from skd.graph_schema.store import Direction, NodeKind, position_of
+from skd.service.cursors import edge_cursor, edge_position, page_request, search_cursor, search_position
+from skd.service.errors import ApiError, Code
+from skd.service.loaders import PageKey
+from skd.service.types.connection import Connection, SearchConnection, SearchEdge
+from skd.service.types.connection import Edge as ConnectionEdge
+from skd.service.types.page_info import PageInfo
+
+T = TypeVar("T")
+
+#: the page size when a request gives neither `first` nor `last`
+DEFAULT_PAGE = 20
+
+
+def _trim(rows: list[T], limit: int, backward: bool) -> tuple[list[T], bool]:
+    """A page read with one extra item, without it; and whether there was one (more beyond the page)."""
+    more = len(rows) > limit
+    if more:
+        rows = rows[1:] if backward else rows[:limit]
+    return rows, more
+
+
+async def triple_page(
+    info: Info,
+    direction: Direction,
+    node_key: str,
+    flt: EdgeFilter,
+    make: Callable[[Edge], T],
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> Connection[T]:
+    """A page of the triples of one node (an event's inferences: `out`; an inference's events: `in`)."""
+    ctx = info.context
+    req = page_request(first, after, last, before, DEFAULT_PAGE, ctx.settings.service_max_page_size)
+    position = None if req.cursor is None else edge_position(req.cursor, direction, node_key)
+    rows = await ctx.loaders.page.load(PageKey(direction, node_key, flt, req.limit + 1, position, req.backward))
+    rows, more = _trim(rows, req.limit, req.backward)
+    cursors = [edge_cursor(direction, node_key, position_of(e, direction)) for e in rows]
+
+    async def count() -> int:
+        n: int = await ctx.loaders.count.load((direction, node_key, flt))
+        return n
+
+    return Connection(
+        edges=[ConnectionEdge(cursor=c, node=make(e)) for c, e in zip(cursors, rows, strict=True)],
+        page_info=PageInfo.of(cursors, more, req.backward, req.cursor is not None),
+        counter=count,
+    )
+
+
+async def search_page(
+    info: Info,
+    kind: NodeKind,
+    query: str,
+    make: Callable[[SearchHit], T],
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> SearchConnection[T]:
+    """A page of full-text hits over events or inferences, best match first."""
+    ctx = info.context
+    terms = lucene_terms(query)
+    if not terms:
+        raise ApiError("the search query has no words to look for", Code.EMPTY_TEXT)
+    req = page_request(first, after, last, before, 10, ctx.settings.service_max_page_size)
+    position = None if req.cursor is None else search_position(req.cursor, kind, terms)
+    hits, more = _trim(
+        await ctx.graph.search(kind, query, req.limit + 1, position, req.backward), req.limit, req.backward
+    )
+    cursors = [search_cursor(kind, terms, SearchPosition(h.score, h.key)) for h in hits]
+
+    async def count() -> int:
+        n: int = await ctx.graph.count_search(query, kind)
+        return n
+
+    return SearchConnection(
+        edges=[SearchEdge(cursor=c, score=h.score, node=make(h)) for c, h in zip(cursors, hits, strict=True)],
+        page_info=PageInfo.of(cursors, more, req.backward, req.cursor is not None),
+        counter=count,
+    )
