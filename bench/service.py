@@ -25,8 +25,10 @@ from bench.common import percentile, write_result
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "atomic2020" / "atomic2020-sample.tsv"
 LOOKUP = """query($t: String!) { event(text: $t) { key
   inferences(first: 20) { totalCount edges { node { relation text score } } } } }"""
-COMPLETE = """query($e: String!) { complete(event: $e, relations: ["xWant"], n: 1) {
+COMPLETE = """query($e: String!) { complete(event: $e, relations: [xWant], n: 1) {
   inferences { text score origin } } }"""
+#: the paper's seven relations, one generation each, for an event not in the graph
+COMPLETE_SEVEN = """query($e: String!) { complete(event: $e, n: 1) { inferences { relation text score origin } } }"""
 
 
 def summary(latencies: list[float], wall: float) -> dict[str, float]:
@@ -79,10 +81,10 @@ async def http_load(url: str, bodies: list[dict[str, Any]], concurrency: int) ->
 class Server:
     """`skd serve` in a subprocess (its own interpreter, so client and server do not share a GIL)."""
 
-    def __init__(self, env: dict[str, str], port: int) -> None:
+    def __init__(self, env: dict[str, str], port: int, workers: int = 1) -> None:
         self.url = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "skd"), "serve", "--port", str(port)],
+            [str(Path(sys.executable).parent / "skd"), "serve", "--port", str(port), "--workers", str(workers)],
             env={**os.environ, **env},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -122,6 +124,7 @@ def main() -> None:
     p.add_argument("--completions", type=int, default=48, help="live completions per mode")
     p.add_argument("--student", default="smollm2", help="student folder or built-in base name")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    p.add_argument("--workers", type=int, default=2, help="worker processes to compare with one (0: skip)")
     args = p.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="skd-bench-service-"))
@@ -151,6 +154,15 @@ def main() -> None:
                     "api_overhead": round(direct["per_second"] / api["per_second"], 2),
                 }
                 print(f"lookups c={c}: api {api} store {direct}", flush=True)
+        if args.workers > 1:
+            with Server(env, free_port(), workers=args.workers) as server:
+                asyncio.run(http_load(server.url, bodies[:50], 8))  # warm-up
+                for c in args.concurrency[1:]:
+                    many = summary(*asyncio.run(http_load(server.url, bodies, c)))
+                    one = result["lookups"][str(c)]["api"]
+                    result["lookups"][str(c)][f"api_{args.workers}_workers"] = many
+                    result["lookups"][str(c)]["workers_speedup"] = round(many["per_second"] / one["per_second"], 2)
+                    print(f"lookups c={c} with {args.workers} workers: {many}", flush=True)
         events = [
             {"query": COMPLETE, "variables": {"e": f"PersonX buys a present for friend number {i}"}}
             for i in range(args.completions)
@@ -168,11 +180,21 @@ def main() -> None:
                 latencies, wall = asyncio.run(http_load(server.url, events, 16))
                 result["completion"][mode] = summary(latencies, wall)
                 print(f"completion {mode}: {result['completion'][mode]}", flush=True)
+                if mode == "batched":  # one live `complete` of seven relations x 1 on an otherwise idle service
+                    seven = [
+                        {"query": COMPLETE_SEVEN, "variables": {"e": f"PersonX repaints the shed for the {i}th time"}}
+                        for i in range(10)
+                    ]
+                    result["completion"]["seven_relations_idle"] = summary(
+                        *asyncio.run(http_load(server.url, seven, 1))
+                    )
+                    print(f"complete 7 x 1, idle: {result['completion']['seven_relations_idle']}", flush=True)
         result["completion"]["student"] = args.student
         result["completion"]["concurrency"] = 16
         result["completion"]["speedup"] = round(
             result["completion"]["unbatched"]["wall_s"] / result["completion"]["batched"]["wall_s"], 2
         )
+        result["load_average"] = [round(x, 2) for x in os.getloadavg()]
         write_result("service", result)
     finally:
         store.close()

@@ -4,8 +4,7 @@ Prometheus /metrics."""
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, cast
 
@@ -22,7 +21,7 @@ from skd.service.context import Context, Services
 from skd.service.graph import AsyncGraph
 from skd.service.graphiql import GraphiQLRouter, mount_graphiql_assets
 from skd.service.guards import BodyLimit, ModelRateLimit
-from skd.service.metrics import Metrics
+from skd.service.metrics import Metrics, RequestMetrics
 from skd.service.schema import build_schema
 
 log = logging.getLogger(__name__)
@@ -79,13 +78,14 @@ async def complete_once(
     n: int,
     min_score: float | None,
     live_for_all: bool = False,
+    normalise: bool = True,
 ) -> EventCompletion:
     """One `complete`, as the service answers it, in this process (for `skd complete`): the models the
     settings name are loaded, used once and let go."""
     student, critic = await anyio.to_thread.run_sync(load_models, settings, None, None)
     services = build_services(settings, store, student, critic, Metrics())
     try:
-        return await services.completion.complete(event, relations, n, min_score, live_for_all)
+        return await services.completion.complete(event, relations, n, min_score, live_for_all, normalise)
     finally:
         await services.completion.aclose()
 
@@ -143,17 +143,8 @@ def create_app(
     )
     if ide:
         mount_graphiql_assets(app)
-    # inside `observe`, so the 413s it answers are counted too
     app.add_middleware(BodyLimit, max_bytes=settings.service_max_body_bytes)
-
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "other")
-        metrics.requests.labels(method=request.method, route=route, status=str(response.status_code)).inc()
-        metrics.latency.labels(route=route).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(RequestMetrics, metrics=metrics)  # the outermost: the 413s are counted too
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
+from skd.graph_schema.everyday import Normalised, normalise_event
 from skd.graph_schema.records import Edge, Triple
 from skd.graph_schema.relations import PAPER_RELATIONS, Relation, get_relation
 from skd.graph_schema.text import text_key
@@ -82,6 +83,9 @@ class Completed:
 
 @dataclass(slots=True)
 class EventCompletion:
+    #: the text as given, and the event it was read as (ATOMIC's form), with what reading it changed
+    input: str
+    interpretation: list[str]
     event: str
     key: str
     in_graph: bool
@@ -239,8 +243,18 @@ class CompletionService:
         return answers, hits
 
     async def complete(
-        self, event: str, relations: list[Relation] | None, n: int, min_score: float | None, live_for_all: bool = False
+        self,
+        text: str,
+        relations: list[Relation] | None,
+        n: int,
+        min_score: float | None,
+        live_for_all: bool = False,
+        normalise: bool = True,
     ) -> EventCompletion:
+        """The completion of `text`, read as an ATOMIC event first (`normalise`: "I lent my neighbour a
+        ladder" is looked up and generated as "PersonX lends PersonY a ladder")."""
+        reading = normalise_event(text) if normalise else Normalised(text)
+        event = reading.text
         # the seven relations the paper distils when none are asked for
         rels = list(relations) if relations else [get_relation(name) for name in PAPER_RELATIONS]
         key = text_key(event)
@@ -273,6 +287,8 @@ class CompletionService:
                         Completed(rel, g.text, g.score, Origin.STUDENT, logprob=g.logprob, sources=["student"])
                     )
         return EventCompletion(
+            input=text,
+            interpretation=reading.changes,
             event=event,
             key=key,
             in_graph=in_graph,

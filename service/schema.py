@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from graphql.validation import NoSchemaIntrospectionCustomRule
@@ -117,6 +117,13 @@ class Query:
         n: int = 3,
         min_score: float | None = None,
         live_for_all: bool = False,
+        normalise: Annotated[
+            bool,
+            strawberry.argument(
+                description="Read an everyday sentence as an ATOMIC event first (PersonX, PersonY, present "
+                "tense); `interpretation` says what was changed."
+            ),
+        ] = True,
     ) -> Completion:
         ctx = info.context
         s = ctx.settings
@@ -134,7 +141,7 @@ class Query:
             )
         request = ctx.request
         ctx.rate_limit.check(client_id(ctx.api_key, request.client.host if request and request.client else None))
-        result = await ctx.completion.complete(text, rels, n, score_arg(min_score), live_for_all)
+        result = await ctx.completion.complete(text, rels, n, score_arg(min_score), live_for_all, normalise)
         return Completion.of(result)
 
     @strawberry.field(description="Counts of the graph.")

@@ -47,7 +47,12 @@ class CompletionGroup:
 
 @strawberry.type(description="Stored inferences plus live student generations for an event.")
 class Completion:
-    event: str
+    input: str = strawberry.field(description="The event as the request gave it.")
+    event: str = strawberry.field(description="The event looked up and completed: the input in ATOMIC's form.")
+    interpretation: list[str] = strawberry.field(
+        description="What reading the input as an ATOMIC event changed, e.g. \"read 'I' as PersonX\"; "
+        "empty when it was already in that form."
+    )
     key: str
     in_graph: bool = strawberry.field(description="True when the event is a node of the graph.")
     inferences: list[CompletedInference]
@@ -67,6 +72,8 @@ class Completion:
     @classmethod
     def of(cls, c: EventCompletion) -> Completion:
         return cls(
+            input=c.input,
+            interpretation=c.interpretation,
             event=c.event,
             key=c.key,
             in_graph=c.in_graph,

@@ -93,6 +93,9 @@ def complete(
     ),
     student: Path | None = typer.Option(None, help="student folder (default: SKD_STUDENT_PATH)"),
     critic: Path | None = typer.Option(None, help="critic folder (default: SKD_CRITIC_PATH)"),
+    as_written: bool = typer.Option(
+        False, "--as-written", help="take the event as written; by default an everyday sentence is read as ATOMIC's"
+    ),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """What the service's `complete` answers: the graph's inferences, and the student's (critic-scored) for the
@@ -108,7 +111,9 @@ def complete(
     if not event.strip():
         raise InputError("the event is empty")
     with open_store(settings) as store, console.status("completing"):
-        result = asyncio.run(complete_once(settings, store, event, relations, n, min_score, live_for_all))
+        result = asyncio.run(
+            complete_once(settings, store, event, relations, n, min_score, live_for_all, not as_written)
+        )
     rows: list[dict[str, Any]] = [
         {"relation": i.relation, "inference": i.tail, "score": i.score, "origin": i.origin.value,
          "logprob": i.logprob, "sources": i.sources}
@@ -116,12 +121,15 @@ def complete(
     ]  # fmt: skip
     if as_json:
         print_json(
-            {"event": result.event, "in_graph": result.in_graph, "student": result.student, "critic": result.critic,
+            {"input": result.input, "event": result.event, "interpretation": result.interpretation,
+             "in_graph": result.in_graph, "student": result.student, "critic": result.critic,
              "notice": result.notice, "inferences": rows}
         )  # fmt: skip
         return
     if result.notice:
         console.print(result.notice, style="yellow", markup=False)
+    if result.interpretation:
+        console.print(f"read as {result.event!r}: {'; '.join(result.interpretation)}", markup=False)
     title = f"{result.event} ({'in the graph' if result.in_graph else 'not in the graph'})"
     _table(
         title,

@@ -81,7 +81,7 @@ def try_query(event: str) -> str:
     """A GraphQL query showing an event's stored inferences and the student's live ones."""
     escaped = event.replace("\\", "\\\\").replace('"', '\\"')
     return (
-        '{ complete(event: "' + escaped + '", relations: ["xWant", "xReact", "xIntent"], n: 2) '
+        '{ complete(event: "' + escaped + '", relations: [xWant, xReact, xIntent], n: 2) '
         "{ event inGraph inferences { relation text score origin } live { student critic } } }"
     )
 

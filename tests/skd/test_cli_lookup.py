@@ -92,3 +92,52 @@ def test_version_and_one_line_failures(graph: GraphStore, tmp_path: Path) -> Non
     refused = _skd("export", "--out", str(tmp_path / "a-folder.jsonl"))  # the system refuses: not ours
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert len([line for line in refused.stderr.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_complete_reads_an_everyday_sentence(graph: GraphStore) -> None:
+    graph.upsert([make_triple("PersonX buys PersonY a car", "xWant", "to surprise PersonY", score=0.8)])
+    got = json.loads(_skd("complete", "I bought my wife a car", "-r", "xWant", "--json").stdout)
+    assert got["input"] == "I bought my wife a car" and got["event"] == "PersonX buys PersonY a car"
+    assert got["interpretation"][0] == "read 'I' as PersonX" and got["in_graph"] is True
+    assert [i["inference"] for i in got["inferences"]] == ["to surprise PersonY"]
+    written = json.loads(_skd("complete", "I bought my wife a car", "--as-written", "--json").stdout)
+    assert written["event"] == "I bought my wife a car" and written["in_graph"] is False
+
+
+def test_serve_with_two_workers_answers_on_one_port(graph: GraphStore, tmp_path: Path) -> None:
+    import time
+
+    import httpx
+
+    from skd.cli.pipeline import try_query
+    from tests.service.conftest import free_port
+
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "skd.cli", "serve", "--port", str(port), "--workers", "2"],
+            env=os.environ.copy(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.1)
+        query = {"query": '{ event(text: "PersonX buys a car") { inferences { totalCount } } }'}
+        answers = [httpx.post(f"{url}/graphql", json=query, timeout=30).json() for _ in range(6)]
+        assert all(a == {"data": {"event": {"inferences": {"totalCount": 3}}}} for a in answers)
+        # the query the demo prints for users to try runs as printed
+        demo = httpx.post(f"{url}/graphql", json={"query": try_query('PersonX buys "a" car')}, timeout=60).json()
+        assert "errors" not in demo and demo["data"]["complete"]["event"] == 'PersonX buys "a" car'
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    assert "Started parent process" in log.read_text()  # uvicorn's supervisor of the two workers
