@@ -9,13 +9,12 @@ with exactly the graph an uninterrupted load makes.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from skd.core.errors import InputError
-from skd.core.files import write_json
+from skd.core.resume import ResumeNote
 from skd.graph_schema.store import GraphStore
 from skd.graph_schema.triples_io import LineError, read_triples, triple_files
 from skd.ingest.run import ACCEPTED_FILE, SCORED_DIR
@@ -47,24 +46,23 @@ def count_lines(path: Path) -> int:
 
 
 class Checkpoint:
-    """The last committed line of one file's load, kept in a small JSON file written atomically."""
+    """The last committed line of one file's load (a `ResumeNote` named after the file, its size, time and
+    source, so an edited file starts over)."""
 
     def __init__(self, folder: Path, path: Path, source: str | None) -> None:
         stat = path.stat()
         ident = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{source}"
-        self.path = folder / f"{hashlib.sha256(ident.encode()).hexdigest()[:24]}.json"
+        self.note = ResumeNote(folder / f"{hashlib.sha256(ident.encode()).hexdigest()[:24]}.json")
 
     def line(self) -> int:
-        try:
-            return int(json.loads(self.path.read_text())["line"])
-        except (OSError, ValueError, KeyError):
-            return 0
+        saved = self.note.read()
+        return saved["line"] if saved else 0
 
     def save(self, line: int) -> None:
-        write_json(self.path, {"line": line}, indent=None)
+        self.note.save(line=line)
 
     def done(self) -> None:
-        self.path.unlink(missing_ok=True)
+        self.note.clear()
 
 
 def _validate(files: list[Path], source: str | None) -> None:

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from skd.core.errors import InputError
-from skd.core.files import atomic_write, write_json
+from skd.core.files import atomic_write
+from skd.core.resume import ResumeNote
 from skd.graph_schema.records import Triple
 from skd.graph_schema.triples_io import LineError, Row, file_format, read_rows, read_triples, triple_files
 from skd.models.critic import Critic, ProgressFn
@@ -119,20 +120,14 @@ def _destination(src: Path, root: Path, out: Path | None) -> Path:
 
 
 class _Resumable:
-    """A `.partial` output file plus a `.pos` note of (input line, output bytes) after each batch."""
+    """A `.partial` output file plus a `ResumeNote` of (input line, output bytes) after each batch."""
 
     def __init__(self, dest: Path, fresh: bool) -> None:
         self.dest = dest
         self.partial = dest.with_name(dest.name + ".partial")
-        self.pos = dest.with_name(dest.name + ".partial.pos")
-        self.start_line = 0
-        offset = 0
-        if not fresh and self.partial.exists() and self.pos.exists():
-            try:
-                note = json.loads(self.pos.read_text(encoding="utf-8"))
-                self.start_line, offset = int(note["line"]), int(note["offset"])
-            except (ValueError, KeyError, TypeError):
-                self.start_line, offset = 0, 0
+        self.note = ResumeNote(dest.with_name(dest.name + ".partial.pos"), ("line", "offset"))
+        saved = None if fresh or not self.partial.exists() else self.note.read()
+        self.start_line, offset = (saved["line"], saved["offset"]) if saved else (0, 0)
         dest.parent.mkdir(parents=True, exist_ok=True)
         self.fh: IO[str] = self.partial.open("a+" if offset else "w", encoding="utf-8")
         if offset:
@@ -142,15 +137,14 @@ class _Resumable:
 
     def checkpoint(self, line: int) -> None:
         self.fh.flush()
-        note = {"line": line, "offset": self.fh.tell()}
-        write_json(self.pos, note, indent=None)
+        self.note.save(line=line, offset=self.fh.tell())
 
     def finish(self) -> None:
         self.fh.flush()
         os.fsync(self.fh.fileno())
         self.fh.close()
         os.replace(self.partial, self.dest)
-        self.pos.unlink(missing_ok=True)
+        self.note.clear()
 
 
 def _scored_row(triple: Triple, obj: Any, score: float) -> dict[str, Any]:
