@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from copy import deepcopy
+from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any
 
 from skd.core.errors import InputError
@@ -50,8 +51,30 @@ class Triple:
         return (text_key(self.head), self.relation, text_key(self.tail))
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict with empty fields left out."""
-        return {k: v for k, v in asdict(self).items() if v not in (None, {}, "", [])}
+        """A JSON-ready dict with empty fields left out (a deep copy, as `asdict` gives, without its slow
+        generic walk: this runs for every triple a run writes)."""
+        out = {}
+        for k in self.__dataclass_fields__:
+            v = getattr(self, k)
+            if v not in (None, {}, "", []):
+                out[k] = _json_copy(v)
+        return out
+
+
+_ATOMS = (str, int, float, bool, type(None))
+
+
+def _json_copy(value: Any) -> Any:
+    """A deep copy of JSON-like data (dicts, lists, tuples of atoms); anything else as `asdict` copies it."""
+    if isinstance(value, _ATOMS):
+        return value
+    if isinstance(value, dict):
+        return {k: _json_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_copy(v) for v in value]
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(_json_copy(v) for v in value)
+    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else deepcopy(value)
 
 
 def make_triple(head: str, relation: str, tail: str, **fields: Any) -> Triple:

@@ -45,10 +45,43 @@ class RequestCache:
         self.hits += 1
         return [TeacherSample(**c) for c in json.loads(row[0])]
 
-    def put(self, key: str, completions: Sequence[TeacherSample]) -> None:
-        value = json.dumps([c.to_json() for c in completions], ensure_ascii=False)
+    def get_many(self, keys: Sequence[str]) -> list[list[TeacherSample] | None]:
+        """`get` for each key, in a few queries instead of one per key."""
+        found: dict[str, str] = {}
+        unique = list(dict.fromkeys(keys))
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO requests (key, value) VALUES (?, ?)", (key, value))
+            for i in range(0, len(unique), 500):  # well under sqlite's limit on parameters
+                chunk = unique[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update(self._db.execute(f"SELECT key, value FROM requests WHERE key IN ({marks})", chunk))
+        out: list[list[TeacherSample] | None] = []
+        for k in keys:
+            value = found.get(k)
+            if value is None:
+                self.misses += 1
+                out.append(None)
+            else:
+                self.hits += 1
+                out.append([TeacherSample(**c) for c in json.loads(value)])
+        return out
+
+    def put(self, key: str, completions: Sequence[TeacherSample]) -> None:
+        self.put_many([(key, completions)])
+
+    def put_many(self, items: Sequence[tuple[str, Sequence[TeacherSample]]]) -> None:
+        """Store several answers in one transaction: one commit (and fsync) for a whole batch of requests,
+        not one per request, which cost more than the request itself against a fast endpoint."""
+        rows = [(k, json.dumps([c.to_json() for c in cs], ensure_ascii=False)) for k, cs in items]
+        if not rows:
+            return
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO requests (key, value) VALUES (?, ?)", rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def __len__(self) -> int:
         with self._lock:
@@ -77,20 +110,19 @@ class CachedTeacher:
     ) -> list[list[TeacherSample]]:
         params = dict(n=n, max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=list(stop))
         keys = [request_key(self.inner.identity, p, params) for p in prompts]
-        out: list[list[TeacherSample] | None] = [self.cache.get(k) for k in keys]
+        out: list[list[TeacherSample] | None] = self.cache.get_many(keys)
         todo = [i for i, got in enumerate(out) if got is None]
         if todo:
             try:
                 fresh = await self.inner.complete([prompts[i] for i in todo], **params)  # type: ignore[arg-type]
             except SkdError as e:
                 # keep what was paid for before the failure (a cap, an endpoint giving up)
-                for i, completions in zip(todo, getattr(e, "partial", None) or [], strict=False):
-                    if completions is not None:
-                        self.cache.put(keys[i], completions)
+                partial = zip(todo, getattr(e, "partial", None) or [], strict=False)
+                self.cache.put_many([(keys[i], c) for i, c in partial if c is not None])
                 raise
             for i, completions in zip(todo, fresh, strict=True):
-                self.cache.put(keys[i], completions)
                 out[i] = completions
+            self.cache.put_many([(keys[i], completions) for i, completions in zip(todo, fresh, strict=True)])
         return [c or [] for c in out]
 
 

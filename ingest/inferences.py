@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -14,6 +15,7 @@ from skd.graph_schema.records import Triple, make_triple
 from skd.graph_schema.relations import Relation, parse_relations
 from skd.graph_schema.text import clean_text, is_none_tail, text_key
 from skd.ingest.cache import CachedTeacher, RequestCache, open_request_cache
+from skd.ingest.events import merge_event_runs
 from skd.ingest.prompts import choose_examples, load_seed_events, template_for
 from skd.ingest.run import (
     AppendLog,
@@ -27,6 +29,8 @@ from skd.ingest.run import (
     attach_journal,
     detach_journal,
     now_iso,
+    open_session,
+    teacher_record,
 )
 from skd.models.student_eval import Outputs, References, group_triples
 from skd.models.teacher import Teacher, TeacherSample, run_sync
@@ -87,10 +91,7 @@ class _Pair:
     prompt: str
     examples: list[str]
     template: str
-
-    @property
-    def id(self) -> str:
-        return f"{text_key(self.event)}\t{self.relation.name}"
+    id: str  # the event's key and the relation's name: what marks the pair done, and what a shard owns
 
 
 @dataclass(slots=True)
@@ -105,12 +106,13 @@ def _make_pairs(
 ) -> list[_Pair]:
     pairs = []
     for event in events:
+        key = text_key(event)
         for rel in relations:
             if not applies(rel, event):
                 continue
             tpl = template_for(rel)
             ex = choose_examples(rel.name, event, examples_per_prompt, seed)
-            pairs.append(_Pair(event, rel, tpl.render(ex, event), [x.id for x in ex], tpl.id))
+            pairs.append(_Pair(event, rel, tpl.render(ex, event), [x.id for x in ex], tpl.id, f"{key}\t{rel.name}"))
     return pairs
 
 
@@ -197,6 +199,7 @@ async def ainfer_for_events(
     pairs = _make_pairs(clean, rels, examples_per_prompt, seed)
     stats, out = RunStats(stage=STAGE, total=len(pairs)), []
     seen: set[tuple[str, str, str]] = set()
+    session = await open_session(teacher)
     try:
         for i in range(0, len(pairs), batch_pairs):
             chunk = pairs[i : i + batch_pairs]
@@ -204,6 +207,8 @@ async def ainfer_for_events(
             for pair, samples in zip(chunk, answers, strict=True):
                 out.extend(_judge(pair, samples, decoding, teacher.name, None, seen, stats).triples)
     finally:
+        if session is not None:
+            await session.aclose()
         if request_cache is not None and not isinstance(cache, RequestCache):
             request_cache.close()
     return out
@@ -236,8 +241,16 @@ class InferencesSummary:
         return asdict(self)
 
 
-def _run_events(run: RunFolder, events: Sequence[str] | Path | str | None) -> list[str]:
+def _run_events(run: RunFolder, events: Sequence[str] | Sequence[Path] | Path | str | None) -> list[str]:
+    """The events to infer for: the run folder's own; a file (as for seed events) or an events run folder;
+    or several `Path`s, the folders of one events run's shards, merged into the unsplit run's events."""
     if events is None:
+        shard = run.config.get("stages", {}).get("events", {}).get("shard")
+        if shard:
+            raise InputError(
+                f"{run.path} holds shard {shard} of an events run, not all of it: give every shard's folder "
+                "with --events (merged, they are the unsplit run's events)"
+            )
         found = [row["event"] for row in run.rows("events") if isinstance(row.get("event"), str)]
         if not found:
             raise InputError(
@@ -246,8 +259,13 @@ def _run_events(run: RunFolder, events: Sequence[str] | Path | str | None) -> li
             )
         return found
     if isinstance(events, str | Path):
-        return [s.text for s in load_seed_events(events)]
-    return [e for e in (clean_text(x) for x in events) if e]
+        events = [Path(events)]
+    if events and all(isinstance(e, Path) for e in events):
+        paths = [Path(e) for e in events]
+        if len(paths) == 1 and not paths[0].is_dir():
+            return [s.text for s in load_seed_events(paths[0])]
+        return merge_event_runs(paths).events
+    return [e for e in (clean_text(str(x)) for x in events) if e]
 
 
 async def agenerate_inferences(
@@ -256,7 +274,7 @@ async def agenerate_inferences(
     relations: str | Sequence[str] | None,
     per_pair: int,
     *,
-    events: Sequence[str] | Path | str | None = None,
+    events: Sequence[str] | Sequence[Path] | Path | str | None = None,
     examples_per_prompt: int = 5,
     max_tokens: int = 24,
     temperature: float = 0.9,
@@ -273,9 +291,11 @@ async def agenerate_inferences(
     With `shard` (worker I of N, each with its own run folder), only the pairs that shard owns: the N
     folders together hold exactly what one unsplit run holds.
 
-    Events come from the run's own event shards unless `events` (a list, or a file as for seed events)
-    is given. A pair is marked done only after its triples are on disk, so a killed run redoes at most
-    one batch, whose answers come from the request cache and deduplicate against the triples written.
+    Events come from the run's own event files unless `events` is given: a list, a file as for seed
+    events, an events run folder, or a list of `Path`s to the folders of an events run's shards
+    (`merge_event_runs`: exactly the unsplit run's events). A pair is marked done only after its
+    triples are on disk, so a killed run redoes at most one batch, whose answers come from the request
+    cache and deduplicate against the triples written.
     """
     rels = parse_relations(relations if isinstance(relations, str) or relations is None else list(relations))
     decoding = _decoding(per_pair, max_tokens, temperature, top_p)
@@ -338,6 +358,7 @@ async def agenerate_inferences(
             duplicates=stats.duplicates,
             reasons=stats.reasons,
             usage=meter.total(),
+            teacher=teacher_record(teacher),
             status=status,
         )
         run.save_manifest()
@@ -345,10 +366,19 @@ async def agenerate_inferences(
     if progress:
         progress(stats)
     journal = attach_journal(teacher, run)  # a batch teacher records its batches in this run's manifest
+    session = await open_session(teacher)
+    # a teacher with a session shares its slots between calls: the next batch is asked while this one's last
+    # requests are answered and its triples written, so the endpoint is not left waiting between batches
+    ahead = session is not None
+    chunks = [todo[i : i + batch_pairs] for i in range(0, len(todo), batch_pairs)]
+    asked: asyncio.Future[list[list[TeacherSample]]] | None = None
     try:
-        for i in range(0, len(todo), batch_pairs):
-            chunk = todo[i : i + batch_pairs]
-            answers = await asker.complete([p.prompt for p in chunk], **decoding)
+        for k, chunk in enumerate(chunks):
+            current = asked or asyncio.ensure_future(asker.complete([p.prompt for p in chunk], **decoding))
+            asked = None
+            if ahead and k + 1 < len(chunks):
+                asked = asyncio.ensure_future(asker.complete([p.prompt for p in chunks[k + 1]], **decoding))
+            answers = await current
             stats.prompts += len(chunk)
             outcomes = [
                 _judge(p, a, decoding, teacher.name, run.run_id, seen, stats)
@@ -379,7 +409,14 @@ async def agenerate_inferences(
         save(f"failed: {e}")
         raise
     finally:
+        if asked is not None:  # a batch asked ahead of one that failed: not wanted any more
+            asked.cancel()
+            await asyncio.wait([asked])
+            if not asked.cancelled():
+                asked.exception()  # retrieved, so asyncio does not log it as lost
         detach_journal(journal)
+        if session is not None:
+            await session.aclose()
         for f in (triples_out, rejects_out, done_out):
             f.close()
         if request_cache is not None and not isinstance(cache, RequestCache):

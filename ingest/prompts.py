@@ -101,9 +101,16 @@ class InferenceTemplate:
 
     def render(self, examples: Sequence[Example], event: str) -> str:
         lines = [self.instruction, ""]
-        lines += [f"{i}. {self.line(x.head, x.tail)}" for i, x in enumerate(examples, start=1)]
+        lines += [f"{i}. {_example_line(self, x)}" for i, x in enumerate(examples, start=1)]
         lines.append(f"{len(examples) + 1}. {self.lead(event)}")
         return "\n".join(lines)
+
+
+@lru_cache(maxsize=8192)
+def _example_line(template: InferenceTemplate, example: Example) -> str:
+    """An example's line in a template, worked out once: the few-shot pools are small and every prompt
+    of a run shows five of them (cleaning their text each time was most of the cost of making a prompt)."""
+    return template.line(example.head, example.tail)
 
 
 EVENTS_TEMPLATE = EventsTemplate(
@@ -164,11 +171,18 @@ def load_examples() -> dict[str, tuple[Example, ...]]:
     return {k: tuple(v) for k, v in pool.items()}
 
 
+@lru_cache(maxsize=64)
+def _keyed_examples(relation: str) -> tuple[tuple[str, Example], ...]:
+    """A relation's examples with their heads' keys, worked out once instead of once per prompt."""
+    return tuple((text_key(x.head), x) for x in load_examples()[get_relation(relation).name])
+
+
 def choose_examples(relation: str, event: str, k: int, seed: int | str = 0) -> list[Example]:
     """`k` examples of a relation for an event, the same ones every time for the same event and seed
     (so a resumed run asks the same question and the request cache answers it)."""
-    pool = [x for x in load_examples()[get_relation(relation).name] if text_key(x.head) != text_key(event)]
-    rng = stable_rng(seed, relation, text_key(event))
+    key = text_key(event)
+    pool = [x for head, x in _keyed_examples(relation) if head != key]
+    rng = stable_rng(seed, relation, key)
     return rng.sample(pool, min(k, len(pool)))
 
 

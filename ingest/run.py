@@ -3,7 +3,8 @@
 Layout of a run folder:
 
     config.json            what each stage was asked to do (teacher, seed, decoding, ...)
-    manifest.json          progress and counts per stage, token usage and cost, and the Batch API jobs
+    manifest.json          progress and counts per stage, its teacher (name and identity), token usage and
+                           cost, and the Batch API jobs
                            of an `openai-batch:` teacher (`teacher_batches`); rewritten atomically
     events-00000.jsonl     accepted events, one JSON object a line
     triples-00000.jsonl    accepted triples (`Triple.to_json()`), what `skd load DIR` reads
@@ -26,6 +27,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -33,7 +35,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from skd.core.errors import InputError
-from skd.core.files import write_json
+from skd.core.files import write_json, write_text
+from skd.models.batch_journal import IdsCache, journal_json
 
 
 class Stop(StrEnum):
@@ -67,6 +70,11 @@ class Shard:
         digest = hashlib.sha256(item_id.encode("utf-8")).digest()
         return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
 
+    def owns_position(self, position: int) -> bool:
+        """Ordered work (the events stage's batches 0, 1, 2, ...) goes round-robin instead, so the N workers
+        advance through one stream together: worker I owns positions I-1, I-1+N, I-1+2N, ..."""
+        return position % self.count == self.index - 1
+
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
 
@@ -83,6 +91,8 @@ __all__ = [
     "attach_journal",
     "detach_journal",
     "now_iso",
+    "open_session",
+    "teacher_record",
 ]
 
 SHARD_ROWS = 50_000
@@ -226,6 +236,7 @@ class RunFolder:
             raise InputError(f"{self.path} belongs to run {self.config['run_id']!r}, not {run_id!r}")
         self.manifest.setdefault("run_id", self.run_id)
         self.manifest.setdefault("stages", {})
+        self._ids: IdsCache = {}
 
     @property
     def run_id(self) -> str:
@@ -265,7 +276,8 @@ class RunFolder:
 
     def save_manifest(self) -> None:
         self.manifest["updated"] = now_iso()
-        self._save("manifest.json", self.manifest)
+        # atomic, as `_save`; a batch teacher's records keep their custom_ids, encoded once (`journal_json`)
+        write_text(self.path / "manifest.json", journal_json(self.manifest, ManifestJournal.KEY, self._ids))
 
     def shards(self, kind: str) -> list[Path]:
         return sorted(self.path.glob(f"{kind}-*.jsonl"))
@@ -276,6 +288,15 @@ class RunFolder:
     def log_rows(self, name: str) -> Iterator[dict[str, Any]]:
         p = self.path / name
         return read_rows([p]) if p.exists() else iter(())
+
+
+def teacher_record(teacher: Any) -> dict[str, Any]:
+    """What a stage's manifest records of its teacher: the name provenance uses and the identity the request
+    cache keys on (for an `openai:` teacher its kind, base URL, API mode and model; never a key)."""
+    identity: Any = getattr(teacher, "identity", None)
+    if isinstance(identity, str) and identity.startswith("{"):  # a local teacher's is plain text (name, digest)
+        identity = json.loads(identity)
+    return {"name": teacher.name, "identity": identity}
 
 
 class UsageMeter:
@@ -333,6 +354,19 @@ def detach_journal(token: Any) -> None:
     if token is not None:
         teacher, previous = token
         teacher.attach_journal(previous)
+
+
+async def open_session(teacher: Any) -> AsyncExitStack | None:
+    """Enter a teacher's `session()` where it has one (an `openai:` teacher: one client, its connections
+    kept, for all the batches of a stage instead of one per batch, and one set of `concurrency` slots that
+    lets a stage ask its next batch while one is answered); `aclose()` what this returns when the stage
+    ends. None for other teachers, which are left alone."""
+    session = getattr(teacher, "session", None)
+    if not callable(session):
+        return None
+    stack = AsyncExitStack()
+    await stack.enter_async_context(session())
+    return stack
 
 
 def run_teacher(path: Path | str) -> str | None:

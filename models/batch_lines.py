@@ -9,8 +9,9 @@ line back to its request: answered, failed (and whether another batch could help
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,25 +58,27 @@ def request_line(custom_id: str, url: str, body: dict[str, Any]) -> bytes:
     return (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
-def input_files(lines: Sequence[tuple[str, bytes]], max_requests: int, max_bytes: int) -> list[tuple[list[str], bytes]]:
-    """(custom_ids, file content) for each input file, in order, each within both limits. A single line
-    larger than `max_bytes` raises ValueError."""
-    files: list[tuple[list[str], bytes]] = []
+def input_files(
+    lines: Iterable[tuple[str, bytes]], max_requests: int, max_bytes: int
+) -> Iterator[tuple[list[str], bytes]]:
+    """(custom_ids, file content) for each input file, in order, each within both limits, made as they are
+    asked for: a caller that uploads each file before asking for the next holds one file at a time, not
+    every line and every file at once (three copies of all its requests). A single line larger than
+    `max_bytes` raises ValueError when its file is reached."""
     ids: list[str] = []
-    chunks: list[bytes] = []
-    size = 0
+    content = io.BytesIO()  # each line copied in once and let go: not all lines and then their join
     for cid, data in lines:
         if len(data) > max_bytes:
             raise ValueError(f"one request is {len(data)} bytes, over the batch file limit of {max_bytes}")
-        if ids and (len(ids) >= max_requests or size + len(data) > max_bytes):
-            files.append((ids, b"".join(chunks)))
-            ids, chunks, size = [], [], 0
+        if ids and (len(ids) >= max_requests or content.tell() + len(data) > max_bytes):
+            done, file = ids, content.getvalue()
+            ids, content = [], io.BytesIO()
+            yield done, file
+            del file
         ids.append(cid)
-        chunks.append(data)
-        size += len(data)
+        content.write(data)
     if ids:
-        files.append((ids, b"".join(chunks)))
-    return files
+        yield ids, content.getvalue()
 
 
 def _failure(status: Any, error: Any) -> Failure:
@@ -157,5 +160,6 @@ def _logprob(lp: Any, mode: str) -> float | None:
         values = [t.get("logprob") for t in content if isinstance(t, dict)] if isinstance(content, list) else []
     else:
         values = list(lp.get("token_logprobs") or [])
-    numbers = [float(v) for v in values if isinstance(v, int | float)]
+    # a tuple, not `int | float`, which is built anew at every test (this runs for each token of each answer)
+    numbers = [float(v) for v in values if isinstance(v, (int, float))]
     return float(sum(numbers)) if numbers else None

@@ -37,7 +37,13 @@ class TeacherSample:
     completion_tokens: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # by hand: `asdict` deep-copies generically, and this runs for every answer the request cache keeps
+        return {
+            "text": self.text,
+            "logprob": self.logprob,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+        }
 
 
 @runtime_checkable

@@ -32,7 +32,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -451,12 +451,13 @@ class _Call:
         return len(todo), None
 
     # -- submitting -------------------------------------------------------------------------------------
-    def _files(self, cids: list[str]) -> list[tuple[list[str], bytes]]:
-        """The input files for `cids`, in order, each within the per-batch request and byte limits."""
+    def _files(self, cids: list[str]) -> Iterator[tuple[list[str], bytes]]:
+        """The input files for `cids`, in order, each within the per-batch request and byte limits, made one
+        at a time as `_submit` uploads them (its lines too), so only one file's requests are in memory."""
         t = self.t
-        lines = [(cid, request_line(cid, t.endpoint, t.body(self.prompt_of[cid], self.params))) for cid in cids]
+        lines = ((cid, request_line(cid, t.endpoint, t.body(self.prompt_of[cid], self.params))) for cid in cids)
         try:
-            return input_files(lines, t.max_requests_per_batch, t.max_bytes_per_batch)
+            yield from input_files(lines, t.max_requests_per_batch, t.max_bytes_per_batch)
         except ValueError as e:
             raise TeacherError(f"{t.name}: {e}") from e
 
@@ -498,6 +499,7 @@ class _Call:
             log.info("%s: batch %s submitted (%d requests, %d bytes)", t.name, batch.id, len(ids), len(data))
             self.live.add(id(rec))
             records.append(rec)
+            del data  # before the next file is made
         return records
 
     async def _create(self, file_id: str) -> Any:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import logging
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import openai
@@ -99,6 +100,8 @@ class OpenAITeacher:
         self.budget = budget or Budget()
         self.usage = Usage()
         self.waits: list[float] = []  # every back-off this teacher slept, for logs and tests
+        #: what `session()` keeps, by event loop: one client, and the slots all its calls share
+        self._sessions: dict[asyncio.AbstractEventLoop, tuple[openai.AsyncOpenAI, asyncio.Semaphore]] = {}
 
     @classmethod
     def from_settings(cls, model: str, settings: Settings, mode: str | None = None, **kwargs: Any) -> OpenAITeacher:
@@ -125,6 +128,34 @@ class OpenAITeacher:
         opts.update(kwargs)
         return cls(model, **opts)
 
+    def _client(self) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=self._api_key or "not-sent",  # the client insists on one; `_headers` omits it from requests
+            organization=self.organization,
+            project=self.project,
+            max_retries=0,
+            timeout=self.timeout_s,
+        )
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[None]:
+        """One client for every `complete` on this event loop inside the block, instead of one per call: a
+        stage asks batch after batch, and each new client built its TLS context again (tens of ms of CPU)
+        and opened new connections (a TLS handshake each against a remote endpoint). The calls also share
+        the `concurrency` slots, so a caller may ask for its next batch while one is still answered and the
+        endpoint never waits for the slowest request of a batch."""
+        loop = asyncio.get_running_loop()
+        if loop in self._sessions:
+            yield
+            return
+        async with self._client() as client:
+            self._sessions[loop] = (client, asyncio.Semaphore(self.concurrency))
+            try:
+                yield
+            finally:
+                del self._sessions[loop]
+
     async def complete(
         self,
         prompts: Sequence[str],
@@ -135,19 +166,14 @@ class OpenAITeacher:
         top_p: float = 0.95,
         stop: Sequence[str] = (),
     ) -> list[list[TeacherSample]]:
-        # a client per call: its connection pool belongs to this event loop, and the sync wrappers run
-        # each call on a fresh loop (asyncio.run), where a pool left from an old loop cannot close
-        async with openai.AsyncOpenAI(
-            base_url=self.base_url,
-            api_key=self._api_key or "not-sent",  # the client insists on one; `_headers` omits it from requests
-            organization=self.organization,
-            project=self.project,
-            max_retries=0,
-            timeout=self.timeout_s,
-        ) as client:
+        shared = self._sessions.get(asyncio.get_running_loop())
+        # a client per call unless a session holds one: its connection pool belongs to this event loop, and
+        # the sync wrappers run each call on a fresh loop (asyncio.run), where a pool left from an old loop
+        # cannot close
+        async with contextlib.nullcontext(shared[0]) if shared is not None else self._client() as client:
             return await self._complete(
                 client,
-                asyncio.Semaphore(self.concurrency),
+                shared[1] if shared is not None else asyncio.Semaphore(self.concurrency),
                 prompts,
                 n=n,
                 max_tokens=max_tokens,
@@ -191,29 +217,43 @@ class OpenAITeacher:
         stop: Sequence[str],
     ) -> list[TeacherSample]:
         async with slots:
-            attempt = 0
-            while True:
-                self.budget.check(self.usage)
-                self.usage.requests += 1
-                try:
-                    return self._parse(await self._send(client, prompt, params), stop)
-                except openai.OpenAIError as e:
-                    again, wait = _retryable(e)
-                    if not again or attempt >= self.max_retries:
-                        raise TeacherError(f"{self.name}: request failed after {attempt + 1} tries: {e}") from e
-                    # full jitter keeps many workers from retrying in step; Retry-After is a floor
-                    backoff = random.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2**attempt))
-                    delay = max(backoff, wait or 0.0)
-                    log.info("%s: %s; retry %d in %.2fs", self.name, type(e).__name__, attempt + 1, delay)
-                    self.usage.retries += 1
-                    self.waits.append(delay)
-                    attempt += 1
-                    await asyncio.sleep(delay)
+            samples = await self._request(client, prompt, params, stop)
+            # some servers (llama.cpp's, Ollama's) ignore `n` and answer one choice: ask again for the rest
+            while 0 < len(samples) < params["n"]:
+                more = await self._request(client, prompt, {**params, "n": params["n"] - len(samples)}, stop)
+                if not more:
+                    break
+                samples.extend(more)
+            return samples[: params["n"]]
+
+    async def _request(
+        self, client: openai.AsyncOpenAI, prompt: str, params: dict[str, Any], stop: Sequence[str]
+    ) -> list[TeacherSample]:
+        """One request, retried on the errors worth it, metered and checked against the budget."""
+        attempt = 0
+        while True:
+            self.budget.check(self.usage)
+            self.usage.requests += 1
+            try:
+                return self._parse(await self._send(client, prompt, params), stop)
+            except openai.OpenAIError as e:
+                again, wait = _retryable(e)
+                if not again or attempt >= self.max_retries:
+                    raise TeacherError(f"{self.name}: request failed after {attempt + 1} tries: {e}") from e
+                # full jitter keeps many workers from retrying in step; Retry-After is a floor
+                backoff = random.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2**attempt))
+                delay = max(backoff, wait or 0.0)
+                log.info("%s: %s; retry %d in %.2fs", self.name, type(e).__name__, attempt + 1, delay)
+                self.usage.retries += 1
+                self.waits.append(delay)
+                attempt += 1
+                await asyncio.sleep(delay)
 
     async def _send(self, client: openai.AsyncOpenAI, prompt: str, params: dict[str, Any]) -> Any:
         if self.mode == "chat":
             messages = [{"role": "system", "content": CHAT_SYSTEM}, {"role": "user", "content": prompt}]
-            extra: dict[str, Any] = {"logprobs": True} if self.logprobs else {}
+            # top_logprobs 0 is OpenAI's default; llama.cpp's server gives no logprobs without it
+            extra: dict[str, Any] = {"logprobs": True, "top_logprobs": 0} if self.logprobs else {}
             chat: Any = client.chat.completions  # its overloads cannot see through **params
             return await chat.create(
                 model=self.model, messages=messages, extra_headers=self._headers, **params, **extra
@@ -245,6 +285,7 @@ class OpenAITeacher:
 
 
 def _logprob(choice: Any, mode: str) -> float | None:
+    """The sum of the listed tokens' log-probabilities (llama.cpp's server lists the stop sequence's too)."""
     lp = getattr(choice, "logprobs", None)
     if lp is None:
         return None

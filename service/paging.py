@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TypeVar
 
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField, Selection
 
 from skd.graph_schema.dialect import lucene_terms
 from skd.graph_schema.records import Edge, EdgeFilter, SearchHit, SearchPosition
@@ -21,6 +23,20 @@ T = TypeVar("T")
 
 #: the page size when a request gives neither `first` nor `last`
 DEFAULT_PAGE = 20
+
+
+def selects(info: Info, name: str) -> bool:
+    """Whether the field being resolved selects `name` (directly or in a fragment)."""
+
+    def walk(selections: list[Selection]) -> bool:
+        for sel in selections:
+            if isinstance(sel, SelectedField) and sel.name == name:
+                return True
+            if not isinstance(sel, SelectedField) and walk(sel.selections):
+                return True
+        return False
+
+    return any(walk(field.selections) for field in info.selected_fields)
 
 
 def _trim(rows: list[T], limit: int, backward: bool) -> tuple[list[T], bool]:
@@ -46,12 +62,18 @@ async def triple_page(
     ctx = info.context
     req = page_request(first, after, last, before, DEFAULT_PAGE, ctx.settings.service_max_page_size)
     position = None if req.cursor is None else edge_position(req.cursor, direction, node_key)
-    rows = await ctx.loaders.page.load(PageKey(direction, node_key, flt, req.limit + 1, position, req.backward))
+    page = ctx.loaders.page.load(PageKey(direction, node_key, flt, req.limit + 1, position, req.backward))
+    counted: asyncio.Future[int] | None = None
+    if selects(info, "totalCount"):  # asked now, the count runs beside the page instead of after it
+        counted = ctx.loaders.count.load((direction, node_key, flt))
+        rows, _ = await asyncio.gather(page, counted)
+    else:
+        rows = await page
     rows, more = _trim(rows, req.limit, req.backward)
     cursors = [edge_cursor(direction, node_key, position_of(e, direction)) for e in rows]
 
     async def count() -> int:
-        n: int = await ctx.loaders.count.load((direction, node_key, flt))
+        n: int = await (counted if counted is not None else ctx.loaders.count.load((direction, node_key, flt)))
         return n
 
     return Connection(

@@ -173,6 +173,8 @@ class StubState:
     failures: deque[int | str] = field(default_factory=deque)
     retry_after: str | None = None
     hang_s: float = 30.0
+    #: answer at most this many choices whatever `n` asks, as llama.cpp's and Ollama's servers do (1)
+    max_choices: int | None = None
     requests: int = 0
     served: int = 0
     in_flight: int = 0
@@ -181,6 +183,12 @@ class StubState:
     #: the headers of each request, lower-cased names (to check what credentials a client sends)
     headers: list[dict[str, str]] = field(default_factory=list)
     stopping: bool = False
+
+
+def _capped(body: dict[str, Any], state: StubState) -> dict[str, Any]:
+    if state.max_choices is None:
+        return body
+    return {**body, "n": min(int(body.get("n") or 1), state.max_choices)}
 
 
 def make_app(state: StubState) -> FastAPI:
@@ -222,7 +230,7 @@ def make_app(state: StubState) -> FastAPI:
         if (failed := await gate()) is not None:
             return failed
         state.served += 1
-        return completion_response(body, f"cmpl-{state.served}")
+        return completion_response(_capped(body, state), f"cmpl-{state.served}")
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Any:
@@ -232,7 +240,7 @@ def make_app(state: StubState) -> FastAPI:
         if (failed := await gate()) is not None:
             return failed
         state.served += 1
-        return chat_response(body, f"chat-{state.served}")
+        return chat_response(_capped(body, state), f"chat-{state.served}")
 
     return app
 

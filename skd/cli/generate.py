@@ -97,10 +97,21 @@ def events_cmd(
     max_tokens: int | None = typer.Option(None, "--max-tokens", help="cap on teacher tokens (in + out)"),
     max_cost: float | None = typer.Option(None, "--max-cost", help="cap on estimated cost in dollars"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
+    shard: str | None = typer.Option(
+        None,
+        "--shard",
+        help="I/N: this worker's share of the batches (its own --run folder; N workers, one run: give all N "
+        "folders to `skd generate inferences --events`)",
+    ),
+    shard_margin: float = typer.Option(
+        0.25, "--shard-margin", help="with --shard: aim at n/N times 1 + this, for the duplicates between shards"
+    ),
 ) -> None:
     """Generate new events from few-shot lists of seed events (stage one)."""
     from skd.ingest.events import generate_events
+    from skd.ingest.run import Shard
 
+    part = Shard.parse(shard) if shard else None
     settings = _settings(max_requests, max_tokens, max_cost)
     model = _teacher(teacher, settings)
     with open_store() if graph else nullcontext() as store, progress() as bar:
@@ -120,6 +131,8 @@ def events_cmd(
             max_prompts=max_prompts,
             cache=settings.request_cache_path if cache else None,
             progress=_Bar(bar, "events"),
+            shard=part,
+            shard_margin=shard_margin,
         )
     _render(summary, as_json)
 
@@ -131,7 +144,12 @@ def inferences_cmd(
     relations: str = typer.Option("paper", "--relations", help="comma-separated names, 'paper' (7) or 'all' (23)"),
     per_pair: int = typer.Option(5, "--per-pair", help="samples per (event, relation) pair"),
     teacher: str | None = typer.Option(None, "--teacher", help=TEACHER_HELP + "; default: the run's events teacher"),
-    events: Path | None = typer.Option(None, "--events", help="use these events (.txt/.tsv/.jsonl) instead"),
+    events: list[Path] | None = typer.Option(
+        None,
+        "--events",
+        help="use these events instead: a .txt/.tsv/.jsonl file or an events run folder; repeat it with the N "
+        "folders of a sharded events run (merged: the unsplit run's events)",
+    ),
     max_events: int | None = typer.Option(None, "--max-events", help="only the first N events"),
     examples: int = typer.Option(5, "--examples", help="examples of the relation in each prompt"),
     batch: int = typer.Option(64, "--batch", help="pairs per batch (the unit of resume)"),
@@ -162,7 +180,7 @@ def inferences_cmd(
             run,
             relations,
             per_pair,
-            events=events,
+            events=(events[0] if len(events) == 1 else events) if events else None,
             max_events=max_events,
             examples_per_prompt=examples,
             batch_pairs=batch,

@@ -69,3 +69,16 @@ def test_local_identity_follows_the_weights_in_the_folder(tmp_path: Path) -> Non
         LocalTeacher(before.model, before.tokenizer, "x").identity
         != LocalTeacher(after.model, after.tokenizer, "x").identity
     )
+
+
+def test_many_requests_are_read_and_kept_in_one_go(tmp_path: Path) -> None:
+    cache = RequestCache(tmp_path / "cache.sqlite")
+    answers = {f"k{i}": [TeacherSample(text=f"answer {i}", logprob=-1.5, prompt_tokens=i)] for i in range(1200)}
+    cache.put_many(list(answers.items()))
+    keys = ["k3", "missing", "k1199", "k3", *(f"k{i}" for i in range(600, 1200))]
+    got = cache.get_many(keys)  # more keys than one query takes, one asked twice, one never kept
+    assert got[0] == got[3] == answers["k3"] and got[1] is None and got[2] == answers["k1199"]
+    assert got[4:] == [answers[f"k{i}"] for i in range(600, 1200)]
+    assert (cache.hits, cache.misses) == (len(keys) - 1, 1) and len(cache) == 1200
+    cache.put_many([])
+    cache.close()

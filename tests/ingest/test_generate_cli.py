@@ -69,3 +69,27 @@ def test_fake_openai_cli_reports_bad_input(endpoint: StubServer, tmp_path: Path)
         app, ["generate", "events", "--teacher", "openai:stub", "--n", "0", "--run", str(tmp_path / "r"), "--no-graph"]
     )
     assert res.exit_code == 2 and "--n must be at least 1" in res.output
+
+
+def test_cli_sharded_events_then_inferences_over_all_shards(endpoint: StubServer, tmp_path: Path) -> None:
+    runner = CliRunner()
+    base = ["generate", "events", "--teacher", "openai:stub", "--n", "20", "--batch", "4", "--no-graph", "--json"]
+    for i in (1, 2):
+        res = runner.invoke(
+            app, [*base, "--run", str(tmp_path / f"ev-{i}"), "--shard", f"{i}/2", "--shard-margin", "1"]
+        )
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.stdout)["shard"] == f"{i}/2"
+    res = runner.invoke(app, [*base, "--run", str(tmp_path / "ev")])
+    assert res.exit_code == 0, res.output
+    inf = ["generate", "inferences", "--teacher", "openai:stub", "--relations", "xWant", "--per-pair", "2", "--json"]
+    res = runner.invoke(
+        app,
+        [*inf, "--run", str(tmp_path / "a"), "--events", str(tmp_path / "ev-1"), "--events", str(tmp_path / "ev-2")],
+    )
+    assert res.exit_code == 0, res.output
+    res2 = runner.invoke(app, [*inf, "--run", str(tmp_path / "b"), "--events", str(tmp_path / "ev")])
+    assert res2.exit_code == 0, res2.output
+    assert json.loads(res.stdout)["pairs"] == json.loads(res2.stdout)["pairs"] == 20
+    res = runner.invoke(app, [*inf, "--run", str(tmp_path / "c"), "--events", str(tmp_path / "ev-1")])
+    assert res.exit_code == 2 and "shard 2/2 of this events run is missing" in res.output

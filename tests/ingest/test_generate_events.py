@@ -191,3 +191,70 @@ def test_custom_seed_file_and_bad_inputs(server: StubServer, tmp_path: Path) -> 
         generate_events(teacher(server), tmp_path / "r3", 5, tmp_path / "missing.txt")
     with pytest.raises(InputError, match="seed"):
         generate_events(teacher(server), tmp_path / "run", 5, prompts_per_batch=2, seed=7)
+
+
+def _as_unsplit(rows: list[dict]) -> list[tuple[object, ...]]:
+    """An event row less what differs between two runs of the same work: its id, run and time."""
+    return [
+        (r["event"], r["key"], r["teacher"], r["prompt"], {k: v for k, v in r["provenance"].items() if k != "time"})
+        for r in rows
+    ]
+
+
+def test_event_shards_merge_into_exactly_the_unsplit_run(server: StubServer, tmp_path: Path) -> None:
+    from skd.ingest.events import merge_event_runs
+    from skd.ingest.run import Shard
+
+    whole = generate_events(teacher(server), tmp_path / "whole", 60, prompts_per_batch=4)
+    assert whole.complete and whole.stats["duplicates"] > 0  # the unsplit run drops events found twice
+    folders = [tmp_path / f"events-{i}" for i in (1, 2, 3)]
+
+    def shard(i: int, margin: float) -> object:
+        return generate_events(
+            teacher(server), folders[i - 1], 60, prompts_per_batch=4, shard=Shard(i, 3), shard_margin=margin
+        )
+
+    parts = [shard(i, 0.0) for i in (1, 2, 3)]
+    batches = [{r["provenance"]["batch"] for r in events_of(f)} for f in folders]
+    assert all(b and all(x % 3 == i for x in b) for i, b in enumerate(batches))  # round-robin, no batch twice
+    assert all(p.shard == f"{i}/3" and p.target == 20 for i, p in zip((1, 2, 3), parts, strict=True))
+    # with no margin the duplicates between shards leave their union short of n: the merge says so, and how
+    with pytest.raises(InputError, match=r"fewer than the run's n=60.*resume shard 1/3.*--shard-margin") as e:
+        merge_event_runs(folders)
+    suggested = float(str(e.value).rsplit("about ", 1)[1].split(")")[0])
+    shard(1, suggested)  # resumed, the shard goes on from where it stopped
+    merged = merge_event_runs(folders)
+    assert merged.complete and merged.n == 60 and len(merged.rows) == 60
+    # the same events in the same order with the same provenance (batch, prompt, examples, decoding, logprob)
+    assert _as_unsplit(merged.rows) == _as_unsplit(events_of(tmp_path / "whole"))
+    shard_rows = [r for f in folders for r in events_of(f)]
+    assert len({r["key"] for r in shard_rows}) < len(shard_rows)  # the shards found some events twice: kept once
+    assert merge_event_runs(list(reversed(folders))).rows == merged.rows  # folder order does not matter
+    assert merge_event_runs([tmp_path / "whole"]).events == [r["event"] for r in events_of(tmp_path / "whole")]
+
+    with pytest.raises(InputError, match="shard 2/3 of this events run is missing"):
+        merge_event_runs([folders[0], folders[2]])
+    with pytest.raises(InputError, match="both shard 1/3"):
+        merge_event_runs([folders[0], folders[0], folders[1]])
+    with pytest.raises(InputError, match="whole events run, not a shard"):
+        merge_event_runs([*folders, tmp_path / "whole"])
+    generate_events(teacher(server), tmp_path / "other", 60, prompts_per_batch=4, seed=3, shard=Shard(3, 3))
+    with pytest.raises(InputError, match="not shards of one run: seed"):
+        merge_event_runs([*folders[:2], tmp_path / "other"])
+    with pytest.raises(InputError, match="shard"):  # a folder keeps its shard
+        generate_events(teacher(server), folders[0], 60, prompts_per_batch=4, shard=Shard(2, 3))
+
+
+def test_event_shards_at_the_prompt_limit_are_the_unsplit_run_at_it(server: StubServer, tmp_path: Path) -> None:
+    from skd.ingest.events import merge_event_runs
+    from skd.ingest.run import Shard
+
+    whole = generate_events(teacher(server), tmp_path / "whole", 500, prompts_per_batch=4, max_prompts=20)
+    assert not whole.complete and whole.stop == "prompt_limit"
+    folders = [tmp_path / f"events-{i}" for i in (1, 2)]
+    for i, f in enumerate(folders, 1):
+        part = generate_events(teacher(server), f, 500, prompts_per_batch=4, max_prompts=20, shard=Shard(i, 2))
+        assert part.stop == "prompt_limit"
+    merged = merge_event_runs(folders)
+    assert not merged.complete and merged.covered == 5  # batches 0..4 are the 20 prompts
+    assert _as_unsplit(merged.rows) == _as_unsplit(events_of(tmp_path / "whole"))

@@ -190,3 +190,52 @@ def test_shards_split_the_pairs_and_together_make_one_run(
     for bad in ("3", "0/3", "4/3", "a/b"):
         with pytest.raises(InputError, match="shard"):
             Shard.parse(bad)
+
+
+def test_sharded_events_and_inferences_together_make_one_run(server: StubServer, tmp_path: Path) -> None:
+    """N workers, each with its events shard and its inference shard over all the event shards merged, hold
+    exactly the triples of one unsplit run of both stages."""
+    from skd.ingest.run import Shard
+
+    rels = "xWant,xNeed"
+    generate_events(teacher(server), tmp_path / "events", 40, prompts_per_batch=4)
+    whole = generate_inferences(teacher(server), tmp_path / "whole", rels, 2, events=tmp_path / "events")
+    folders = [tmp_path / f"events-{i}" for i in (1, 2, 3)]
+    for i, f in enumerate(folders, 1):
+        generate_events(teacher(server), f, 40, prompts_per_batch=4, shard=Shard(i, 3), shard_margin=1.0)
+    with pytest.raises(InputError, match="holds shard 1/3 of an events run"):  # one shard alone is not the run
+        generate_inferences(teacher(server), folders[0], rels, 2)
+    parts = [
+        generate_inferences(teacher(server), tmp_path / f"inf-{i}", rels, 2, events=folders, shard=Shard(i, 3))
+        for i in (1, 2, 3)
+    ]
+    assert sum(p.pairs for p in parts) == whole.pairs == 80
+
+    def triples(folder: Path) -> list[tuple[object, ...]]:
+        rows = [n.triple for f in triple_files(folder) for n in read_triples(f)]
+        return sorted((t.head, t.relation, t.tail, tuple(t.prompts), tuple(t.teachers)) for t in rows)
+
+    assert sorted(t for i in (1, 2, 3) for t in triples(tmp_path / f"inf-{i}")) == triples(tmp_path / "whole")
+
+
+def test_a_stage_keeps_one_client_and_its_concurrency_while_asking_ahead(server: StubServer, tmp_path: Path) -> None:
+    """The stage asks its next batch while one is answered, through one client (its connections kept) and
+    one set of slots: never more requests in flight than the teacher's concurrency."""
+    t = teacher(server, concurrency=3)
+    made: list[object] = []
+    real = t._client
+
+    def counted() -> object:
+        made.append(client := real())
+        return client
+
+    t._client = counted  # type: ignore[method-assign]
+    server.state.max_in_flight, server.state.delay_s = 0, 0.02
+    try:
+        events = [f"PersonX paints fence number {i}" for i in range(12)]
+        summary = generate_inferences(t, tmp_path / "run", "xWant,xNeed", 1, events=events, batch_pairs=4)
+    finally:
+        server.state.delay_s = 0.0
+    assert summary.complete and summary.pairs_done == 24
+    assert len(made) == 1 and server.state.max_in_flight == 3
+    assert t._sessions == {}  # the session ended with the stage

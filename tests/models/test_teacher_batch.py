@@ -258,3 +258,22 @@ def test_a_server_that_disappears_then_comes_back_is_resumed(stub: StubServer, t
     with FakeBatchServer(state, port=port) as back:
         assert ask(batch_teacher(back, journal=journal)) == expected(stub)
     assert len(state.created) == 1 and state.uploads == 1
+
+
+def test_the_journal_keeps_its_records_whole_with_custom_ids_encoded_once(tmp_path: Path) -> None:
+    from skd.models.batch_journal import journal_json
+
+    ids = [f"skd-{i:024x}" for i in range(1000)]
+    records = [
+        {"input_file_id": "file-1", "status": "in_progress", "custom_ids": ids[:600], "notes": ['"x:0" \\u0000']},
+        {"input_file_id": "file-2", "status": "completed", "custom_ids": ids[600:], "usage": {"cost": 0.5}},
+    ]
+    journal = FileJournal(tmp_path / "batches.json")
+    journal.save(records)
+    records[0]["status"] = "completed"
+    journal.save(records)
+    assert FileJournal(tmp_path / "batches.json").load() == records
+    cache: dict = {}
+    text = journal_json({"batches": records}, "batches", cache)
+    assert json.loads(text) == {"batches": records} and len(cache) == 2
+    assert journal_json({"batches": records[1:]}, "batches", cache) and len(cache) == 1  # gone lists are let go

@@ -32,7 +32,7 @@ def stub(server: StubServer) -> StubServer:
             break
         time.sleep(0.01)
     server.state.failures = deque()
-    server.state.delay_s, server.state.retry_after = 0.0, None
+    server.state.delay_s, server.state.retry_after, server.state.max_choices = 0.0, None, None
     server.state.requests = server.state.max_in_flight = 0
     server.state.log.clear()
     return server
@@ -67,6 +67,31 @@ def test_fake_openai_chat_mode_sends_messages(stub: StubServer) -> None:
     body = stub.state.log[-1]
     assert body["messages"][0]["role"] == "system" and body["messages"][1]["content"].endswith("feels")
     assert len(out[0]) == 3 and all(c.text and c.logprob is not None for c in out[0])
+
+
+@pytest.mark.parametrize("mode", ["completion", "chat"])
+def test_fake_openai_asks_again_when_the_server_ignores_n(stub: StubServer, mode: str) -> None:
+    stub.state.max_choices = 1  # llama.cpp's server (and Ollama's) answer one choice whatever n says
+    t = teacher(stub, mode=mode)
+    prompts = ["1. PersonX runs\n2.", "1. PersonX sits\n2."]
+    out = asyncio.run(t.complete(prompts, **DECODING))
+    assert [len(samples) for samples in out] == [3, 3] and all(c.text for s in out for c in s)
+    assert stub.state.requests == t.usage.requests == 6
+    assert sorted(body["n"] for body in stub.state.log) == [1, 1, 2, 2, 3, 3]  # the rest, each time
+    # every request's prompt tokens are paid, and the samples still add up to what was metered
+    assert (
+        t.usage.prompt_tokens
+        == sum(c.prompt_tokens for s in out for c in s)
+        == 3 * sum(len(p.split()) for p in prompts)
+    )
+    assert t.usage.completion_tokens == sum(c.completion_tokens for s in out for c in s)
+
+
+def test_fake_openai_chat_mode_asks_for_logprobs_with_top_logprobs(stub: StubServer) -> None:
+    asyncio.run(teacher(stub, mode="chat").complete(["1. PersonX runs\n2."], **DECODING))
+    assert stub.state.log[-1]["logprobs"] is True and stub.state.log[-1]["top_logprobs"] == 0
+    asyncio.run(teacher(stub, mode="chat", logprobs=False).complete(["1. PersonX runs\n2."], **DECODING))
+    assert "logprobs" not in stub.state.log[-1] and "top_logprobs" not in stub.state.log[-1]
 
 
 def test_fake_openai_retries_429_honouring_retry_after(stub: StubServer) -> None:
