@@ -12,6 +12,12 @@ tested on their labels, overall and per kind of negative. Prints the figures and
 bench/results/critic.json (`--out` elsewhere).
 
     python bench/critic.py [--encoder all-MiniLM-L6-v2] [--mode pair] [--test-fraction 0.2] [--lines N]
+    python bench/critic.py --skip-weak --judged-sources judged --variants all   # every variant of the judged section
+
+The variants (`VARIANTS`) are each trained on the same training sources (never a held-out event, not even
+its ATOMIC rows) and scored on the same held-out judgments: ROC-AUC, average precision, precision at recall
+0.5, train time, and triples/s on the judged rows as teacher output comes, beside the plain pair critic's
+speed measured in turns with it (the ratio holds on a busy machine); the load average is printed with them.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -43,18 +50,59 @@ BOOTSTRAP = ROOT / "ingest" / "data" / "atomic2020-paper.tsv"
 JUDGED_AIMS = {"roc_auc": 0.85, "precision_at_recall_0_5": 0.6, "triples_per_second": 400}
 
 
-def judged_section(args: argparse.Namespace, work: Path) -> dict[str, object]:
-    """The critic on judged teacher output of held-out events, trained as `args.judged_sources` says."""
-    import random
+#: The variants of the judged section (`--variants`): how each critic is trained and, for `post`, what the
+#: bench fits over its logits on the critic's own calibration split (events its encoder never saw).
+VARIANTS: dict[str, dict[str, Any]] = {
+    # the encoder-only critic of before (pair mode, judged labels alone): the baseline of every ratio
+    "pair": {"sources": "judged", "features": []},
+    # the teacher's log-probability and the relation alone, no encoder
+    "logprob": {"sources": "judged", "features": [], "post": "logprob-only"},
+    # per-relation calibration: a logistic regression of the pair logit per relation
+    "pair+relation": {"sources": "judged", "features": [], "post": "per-relation"},
+    # the stack: pair logit (out of fold) with the log-probability and the relation
+    "pair+logprob": {"sources": "judged", "features": ["teacher_logprob"]},
+    # ensembles with the weak-label critic: its head's logit in the stack, and weak pre-training
+    "pair+weak head": {"sources": "weak+judged", "features": []},
+    "pair+weak head+logprob": {"sources": "weak+judged", "features": ["teacher_logprob"]},
+    # MiniLM fine-tuned as a cross-encoder on the verbalised triple (event, relation phrase, tail in one text)
+    "cross-encoder": {
+        "sources": "judged",
+        "mode": "finetune",
+        "encoder_layers": 3,
+        "epochs": 3,
+        "lr": 8e-5,
+        "batch_size": 16,
+        "features": [],
+    },
+    "cross-encoder+logprob": {
+        "sources": "judged",
+        "mode": "finetune",
+        "encoder_layers": 3,
+        "epochs": 3,
+        "lr": 8e-5,
+        "batch_size": 16,
+        "features": [],
+        "post": "logprob",
+    },
+    # weak labels alone, and mixed with the judged ones into one head (the defaults of before)
+    "weak": {"sources": "weak", "features": []},
+    "weak+judged mixed": {"sources": "weak+judged", "features": [], "weak_labels": "mix"},
+}
+TRAIN_KEYS = ("mode", "encoder_layers", "epochs", "lr", "batch_size", "features", "weak_labels")
 
-    from sklearn.metrics import precision_recall_curve
+
+def judged_split(work: Path, test_fraction: float) -> tuple[dict[str, list[Path]], Path, set[str]]:
+    """The held-out events of the judged labels (seed 0) and the training sources without them: judged rows
+    of the other events, and the bundled ATOMIC rows less every held-out event (no weak label of a test
+    event either)."""
+    import random
 
     from skd.graph_schema.text import text_key
 
     rows = [json.loads(line) for line in JUDGED.read_text(encoding="utf-8").splitlines()]
     events = sorted({text_key(r["head"]) for r in rows})
     random.Random(0).shuffle(events)
-    held = set(events[: round(args.test_fraction * len(events))])
+    held = set(events[: round(test_fraction * len(events))])
     test = work / "judged-test.jsonl"
     test.write_text("".join(json.dumps(r) + "\n" for r in rows if text_key(r["head"]) in held), encoding="utf-8")
     rest = work / "judged-train.jsonl"
@@ -66,42 +114,177 @@ def judged_section(args: argparse.Namespace, work: Path) -> dict[str, object]:
         ),
         encoding="utf-8",
     )
-    sources = {"judged": [rest], "weak": [graph], "weak+judged": [graph, rest]}[args.judged_sources]
-    started = time.perf_counter()
-    critic = train_critic(
-        sources, work / "judged-critic", encoder=args.encoder, mode=args.mode, seed=0, progress=_report
-    )
-    train_s = time.perf_counter() - started
-    labels = read_labels(test)
-    y = [int(e.acceptable) for e in labels]
-    items = [e.item for e in labels]
-    started = time.perf_counter()
-    scores = critic.score(items, batch_size=64)
-    per_second = len(items) / (time.perf_counter() - started)
+    return {"judged": [rest], "weak": [graph], "weak+judged": [graph, rest]}, test, held
+
+
+def _figures(y: list[int], scores: list[float]) -> dict[str, float]:
+    from sklearn.metrics import precision_recall_curve
+
     m = metrics(y, scores)
     precision, recall, _ = precision_recall_curve(y, scores)
     at_half = float(max(p for p, r in zip(precision, recall, strict=True) if r >= 0.5))
+    return {
+        "roc_auc": round(m["roc_auc"], 4),
+        "average_precision": round(m["average_precision"], 4),
+        "precision_at_recall_0_5": round(at_half, 4),
+    }
+
+
+def speed_items() -> list[Any]:
+    """What the speed is measured on: every judged row as teacher output comes (a `Triple` with its
+    log-probability), 2,761 triples of 200 events, several tails per event."""
+    from skd.graph_schema.records import Triple
+
+    rows = [json.loads(line) for line in JUDGED.read_text(encoding="utf-8").splitlines()]
+    return [
+        Triple(r["head"], r["relation"], r["tail"], teachers=[r["teacher"]], provenance={"logprob": r["logprob"]})
+        for r in rows
+    ]
+
+
+def _post(kind: str, critic: Critic, train_rows: list[Any], test_rows: list[Any]) -> tuple[list[float], Any]:
+    """Scores of the test rows from a model the bench fits over the critic on its calibration split (the
+    judged training rows of the events `train_critic` held out: its encoder never saw them)."""
+    import numpy as np
+
+    from skd.models.critic_stack import LOGPROB_PARTS, LinearStack, logprob_columns
+
+    _, calib = split_by_event(train_rows, 0.2, seed=0)  # train_critic's own split of judged-only sources
+    y = np.asarray([int(e.acceptable) for e in calib])
+    relations = sorted({e.relation for e in train_rows})
+
+    def columns(rows: list[Any], with_logit: bool) -> tuple[np.ndarray, list[str]]:
+        """[logit], the log-probability's sum, mean per token and log token count, and the relation one-hot."""
+        parts, names = [], []
+        if with_logit:
+            parts.append(np.asarray(critic.encoder_logits([e.item for e in rows])[0]).reshape(-1, 1))
+            names.append("logit")
+        parts.append(logprob_columns([e.logprob for e in rows], critic.tail_tokens([e.tail for e in rows])))
+        names += list(LOGPROB_PARTS)
+        parts.append(np.asarray([[float(e.relation == r) for r in relations] for e in rows]))
+        names += [f"relation={r}" for r in relations]
+        return np.hstack(parts), names
+
+    if kind == "per-relation":
+        z_calib = np.asarray(critic.encoder_logits([e.item for e in calib])[0])
+        z_test = np.asarray(critic.encoder_logits([e.item for e in test_rows])[0])
+        out = np.zeros(len(test_rows))
+        fits = {}
+        for rel in relations:
+            a = np.asarray([e.relation == rel for e in calib])
+            b = np.asarray([e.relation == rel for e in test_rows])
+            if b.any():
+                fits[rel] = LinearStack.fit(z_calib[a].reshape(-1, 1), y[a], ["logit"])
+                out[b] = fits[rel].logits(z_test[b].reshape(-1, 1))
+        return out.tolist(), fits
+    if kind == "logprob-only":
+        # no encoder: fitted on every judged training row (nothing of theirs was learnt from before)
+        x, names = columns(train_rows, False)
+        model = LinearStack.fit(x, np.asarray([int(e.acceptable) for e in train_rows]), names)
+        return model.logits(columns(test_rows, False)[0]).tolist(), model
+    x, names = columns(calib, True)
+    model = LinearStack.fit(x, y, names)
+    return model.logits(columns(test_rows, True)[0]).tolist(), model
+
+
+def run_variant(
+    name: str, spec: dict[str, Any], sources: dict[str, list[Path]], test: Path, work: Path, encoder: str
+) -> tuple[dict[str, Any], Critic]:
+    """Train one variant, score the held-out judgments (Triples with the teacher's log-probability)."""
+    kwargs = {k: spec[k] for k in TRAIN_KEYS if k in spec}
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    critic = train_critic(
+        sources[spec["sources"]], work / f"critic-{name.replace(' ', '_')}", encoder=encoder, seed=0,
+        progress=_report, **kwargs,
+    )  # fmt: skip
+    train_s = time.perf_counter() - started
+    labels = read_labels(test)
+    y = [int(e.acceptable) for e in labels]
+    if "post" in spec:
+        train_rows = read_labels(sources["judged"][0])
+        scores, _ = _post(spec["post"], critic, train_rows, labels)
+    else:
+        scores = critic.score([e.scored for e in labels], batch_size=64)
+    out: dict[str, Any] = {
+        "sources": spec["sources"],
+        **{k: v for k, v in kwargs.items()},
+        **({"post": spec["post"]} if "post" in spec else {}),
+        "features": critic.config.features,
+        **_figures(y, scores),
+        "train_seconds": round(train_s, 1),
+        "load_average_1m_training": round(max(load_before, os.getloadavg()[0]), 2),
+    }
+    if not spec.get("post"):
+        out["roc_auc_without_logprob"] = round(metrics(y, critic.score([e.item for e in labels]))["roc_auc"], 4)
+    return out, critic
+
+
+def judged_section(args: argparse.Namespace, work: Path) -> dict[str, object]:
+    """The critic on judged teacher output of held-out events, trained as `args.judged_sources` says with
+    `train_critic`'s defaults; with `--variants`, each variant beside it, and speeds as ratios to `pair`."""
+    sources, test, held = judged_split(work, args.test_fraction)
+    names = [v for v in args.variants.split(",") if v] if args.variants != "all" else list(VARIANTS)
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown variant(s) {unknown}; known: {', '.join(VARIANTS)}")
+    started = time.perf_counter()
+    critic = train_critic(
+        sources[args.judged_sources], work / "judged-critic", encoder=args.encoder, mode=args.mode, seed=0,
+        progress=_report,
+    )  # fmt: skip
+    train_s = time.perf_counter() - started
+    labels = read_labels(test)
+    y = [int(e.acceptable) for e in labels]
+    items = [e.scored for e in labels]
+    started = time.perf_counter()
+    scores = critic.score(items, batch_size=64)
+    per_second = len(items) / (time.perf_counter() - started)
     levels = {
         k: {"promised_precision": v["precision"], **at_cutoff(y, scores, v["cutoff"])}
         for k, v in critic.config.levels.items()
     }
-    return {
+    result: dict[str, Any] = {
         "sources": args.judged_sources,
+        "features": critic.config.features,
         "test_events": len(held),
         "test_labels": len(labels),
         "test_acceptable": sum(y),
-        "roc_auc": round(m["roc_auc"], 4),
-        "average_precision": round(m["average_precision"], 4),
-        "precision_at_recall_0_5": round(at_half, 4),
+        **_figures(y, scores),
         "levels": levels,
         "calibration": critic.config.calibration,
         "train_seconds": round(train_s, 1),
         "triples_per_second_batch_64": round(per_second, 1),
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "aims": JUDGED_AIMS,
     }
+    if not names:
+        return result
+    speed = speed_items()
+    variants: dict[str, dict[str, Any]] = {}
+    critics: dict[str, Critic] = {}
+    for name in names:
+        print(f"{time.strftime('%H:%M:%S')} variant {name}", file=sys.stderr, flush=True)
+        variants[name], critics[name] = run_variant(name, VARIANTS[name], sources, test, work, args.encoder)
+        print(json.dumps({name: variants[name]}), file=sys.stderr, flush=True)
+    # speed: each variant's critic against the plain pair critic, interleaved, so a busy machine slows both
+    baseline = critics.get("pair") or critic
+    for name, c in critics.items():
+        if VARIANTS[name].get("post") == "logprob-only":
+            continue  # no encoder: a dot product per triple
+        own, base = [], []
+        for _ in range(2):
+            own.append(throughput(c, speed, 64))
+            base.append(throughput(baseline, speed, 64))
+        variants[name]["triples_per_second_batch_64"] = round(max(own), 1)
+        variants[name]["speed_ratio_to_pair"] = round(max(own) / max(base), 3)
+        variants[name]["load_average_1m_speed"] = round(os.getloadavg()[0], 2)
+    result["variants"] = variants
+    result["speed_set"] = {"triples": len(speed), "events": len({t.head for t in speed})}
+    return result
 
 
-def throughput(critic: Critic, items: list[tuple[str, str, str]], batch_size: int) -> float:
+def throughput(critic: Critic, items: list[Any], batch_size: int) -> float:
     critic.score(items[:batch_size], batch_size=batch_size)  # warm-up: first calls allocate
     start = time.perf_counter()
     critic.score(items, batch_size=batch_size)
@@ -149,6 +332,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--judged-sources", choices=["judged", "weak", "weak+judged"], default="weak+judged")
     ap.add_argument("--skip-weak", action="store_true", help="only the judged section")
+    ap.add_argument(
+        "--variants",
+        default="",
+        help=f"judged section: also these variants, comma-separated, or `all` ({', '.join(VARIANTS)})",
+    )
     args = ap.parse_args()
     torch.set_num_threads(max(1, args.threads))
 

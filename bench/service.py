@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -125,6 +126,7 @@ def main() -> None:
     p.add_argument("--student", default="smollm2", help="student folder or built-in base name")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     p.add_argument("--workers", type=int, default=2, help="worker processes to compare with one (0: skip)")
+    p.add_argument("--skip-lookups", action="store_true", help="only the live-completion part")
     args = p.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="skd-bench-service-"))
@@ -142,9 +144,12 @@ def main() -> None:
         keys = [h.key for h in store.search_events("PersonX", first=100)]
         work = [keys[i % len(keys)] for i in range(args.lookups)]
         result: dict[str, Any] = {"triples": args.triples, "lookups": {}, "completion": {}}
-        with Server(env, free_port()) as server:
-            bodies = [{"query": LOOKUP, "variables": {"t": k}} for k in work]
-            asyncio.run(http_load(server.url, bodies[:50], 8))  # warm-up
+        bodies = [{"query": LOOKUP, "variables": {"t": k}} for k in work]
+        if args.skip_lookups:
+            args.concurrency, args.workers = [], 0
+        with Server(env, free_port()) if args.concurrency else contextlib.nullcontext() as server:
+            if server is not None:
+                asyncio.run(http_load(server.url, bodies[:50], 8))  # warm-up
             for c in args.concurrency:
                 direct = direct_lookups(store, work, c)
                 api = summary(*asyncio.run(http_load(server.url, bodies, c)))

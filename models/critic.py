@@ -6,9 +6,15 @@ and gives the head [u, v, |u-v|, u*v, one-hot relation] (the SBERT/InferSent pai
 sees whether the tail fits the event; `head` gives it one embedding of the whole
 verbalised triple; `finetune` trains the encoder too on the verbalised triple.
 
+Over the encoder's logit a critic may have a stack (`critic_stack`): the teacher's log-probability where a
+triple carries one (`provenance["logprob"]`) and, for a pair critic trained on judged and weak labels, the
+logit of a second head trained on the weak ones, in a logistic regression; triples without a log-probability
+are scored by its fallback, so every triple still gets a score.
+
 A saved critic is a normal Hugging Face folder (the encoder's `config.json`, `model.safetensors` and
-tokenizer files) plus `critic_head.safetensors` and `critic.json`: the `CriticConfig` with the
-calibrated cutoffs per recall level, the validation precision-recall curve and the training metrics.
+tokenizer files) plus `critic_head.safetensors` (and `critic_weak_head.safetensors` for the weak head) and
+`critic.json`: the `CriticConfig` with the calibrated cutoffs per recall level, the validation
+precision-recall curve, the training metrics and the stack.
 """
 
 from __future__ import annotations
@@ -28,11 +34,13 @@ from skd.core.errors import InputError, ModelError
 from skd.graph_schema.records import Triple
 from skd.graph_schema.relations import RELATIONS, get_relation
 from skd.models.calibration import cutoff_for_precision, cutoff_for_recall, level_key
+from skd.models.critic_stack import Stack
 
 __all__ = [
     "CONFIG_NAME",
     "HEAD_NAME",
     "MODES",
+    "WEAK_HEAD_NAME",
     "Critic",
     "CriticConfig",
     "CriticModel",
@@ -47,6 +55,8 @@ __all__ = [
 
 CONFIG_NAME = "critic.json"
 HEAD_NAME = "critic_head.safetensors"
+#: a pair critic's second head, trained on weak labels, whose logit its stack also reads
+WEAK_HEAD_NAME = "critic_weak_head.safetensors"
 FORMAT_VERSION = 1
 #: pair: frozen encoder, event and tail apart; head: frozen encoder, whole sentence; finetune: both trained
 MODES = ("pair", "head", "finetune")
@@ -81,6 +91,11 @@ class CriticConfig:
     sources: list[dict[str, Any]] = field(default_factory=list)
     #: what its cutoffs and precision figures were measured on
     calibration: str = ""
+    #: what the score reads beside the encoder: `teacher_logprob` (critic_stack: the teacher's log-probability,
+    #: where a triple carries one); empty: the encoder's logit alone (critics saved before this lack both)
+    features: list[str] = field(default_factory=list)
+    #: the second stage over the encoder's logit (`critic_stack.Stack.to_json`); empty: none
+    stack: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     @classmethod
@@ -99,6 +114,7 @@ def critic_card(config: CriticConfig) -> str:
         f"{s.get('acceptable', 0):,} acceptable"
         for s in config.sources
     ] or ["- (not recorded)"]
+    lines += ["", "## Features", "", *_feature_lines(config)]
     lines += ["", "## Calibration", "", config.calibration or "(not recorded)", ""]
     m = config.metrics
     if "roc_auc" in m:
@@ -108,6 +124,37 @@ def critic_card(config: CriticConfig) -> str:
         f"| {k} | {v['cutoff']:.4f} | {v['precision']:.3f} | {v['recall']:.3f} |" for k, v in config.levels.items()
     ]
     return "\n".join(lines) + "\n"
+
+
+def _feature_lines(config: CriticConfig) -> list[str]:
+    reads = "event and tail encoded apart" if config.mode == "pair" else "the verbalised triple"
+    lines = [f"- the encoder's logit ({config.mode}: {reads}, {config.encoder_layers or 'all'} encoder layers)"]
+    stack = config.stack
+    weak = bool(stack.get("weak_head"))
+    if weak:
+        rows = config.metrics.get("weak_head", {}).get("rows")
+        lines.append(
+            "- the logit of a second head over the same encoder, trained on weak labels"
+            + (f" ({rows:,} of events without judged labels)" if rows else "")
+        )
+    logits = "both logits" if weak else "the logit"
+    if stack.get("with_logprob"):
+        teachers = ", ".join(stack.get("teachers") or []) or "any"
+        lines.append(
+            "- the teacher's log-probability of the tail where a triple carries one (teacher: "
+            f"{teachers}): its sum, its mean per token and the tail's token count, with the relation, "
+            f"stacked with {logits} in a logistic regression fitted on out-of-fold logits"
+        )
+    if stack:
+        how = "in a logistic regression of their own" if weak else "alone, Platt-scaled (the encoder's ranking)"
+        lines.append(
+            f"- every other triple (no log-probability, or another teacher's): {logits} {how}, on the same "
+            "probability scale"
+        )
+    m = config.metrics
+    if "roc_auc_without_logprob" in m:
+        lines += ["", f"Validation ROC-AUC without the log-probability: {m['roc_auc_without_logprob']:.3f}."]
+    return lines
 
 
 def hidden_size(encoder: nn.Module) -> int:
@@ -264,13 +311,21 @@ class Critic:
     """A trained critic: scores triples (probability of acceptable) and knows its calibrated cutoffs."""
 
     def __init__(
-        self, model: CriticModel | PairCriticModel, tokenizer: Any, config: CriticConfig, path: Path | None = None
+        self,
+        model: CriticModel | PairCriticModel,
+        tokenizer: Any,
+        config: CriticConfig,
+        path: Path | None = None,
+        weak_model: PairCriticModel | None = None,
     ) -> None:
         self.model = model
+        #: a pair critic's head trained on weak labels, over the same encoder (its logit is a stack feature)
+        self.weak_model = weak_model
         self.tokenizer = tokenizer
         self.config = config
         self.path = path
         self.device = next(model.parameters()).device
+        self._stack: tuple[dict[str, Any], Stack] | None = None
 
     # -- loading and saving ---------------------------------------------------------------------------
     @classmethod
@@ -289,10 +344,17 @@ class Critic:
             encoder = AutoModel.from_pretrained(folder)
             model = build_model(encoder, config)
             model.head.load_state_dict(load_file(folder / HEAD_NAME))
+            weak = None
+            if config.stack.get("weak_head"):
+                weak = build_model(encoder, config)  # the same encoder, a second head
+                weak.head.load_state_dict(load_file(folder / WEAK_HEAD_NAME))
         except (OSError, ValueError, RuntimeError, json.JSONDecodeError) as e:
             raise ModelError(f"cannot load the critic at {folder}: {e}") from e
-        model.to(torch.device(device) if device else default_device()).eval()
-        return cls(model, tokenizer, config, folder)
+        where = torch.device(device) if device else default_device()
+        model.to(where).eval()
+        if weak is not None:
+            weak.to(where).eval()
+        return cls(model, tokenizer, config, folder, weak_model=weak if isinstance(weak, PairCriticModel) else None)
 
     def save(self, path: str | Path) -> Path:
         """Write the folder whole or not at all (a `.partial` sibling renamed into place)."""
@@ -306,6 +368,9 @@ class Critic:
         self.tokenizer.save_pretrained(tmp)
         head = {k: v.detach().cpu().contiguous() for k, v in self.model.head.state_dict().items()}
         save_file(head, tmp / HEAD_NAME)
+        if self.weak_model is not None:
+            weak = {k: v.detach().cpu().contiguous() for k, v in self.weak_model.head.state_dict().items()}
+            save_file(weak, tmp / WEAK_HEAD_NAME)
         (tmp / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n", encoding="utf-8")
         (tmp / "README.md").write_text(critic_card(self.config), encoding="utf-8")
         if folder.exists():
@@ -405,14 +470,18 @@ class Critic:
         return PairInputs(u, v, relations)
 
     @torch.inference_mode()
-    def _pair_logits(self, items: Sequence[Item], batch_size: int, progress: ProgressFn | None) -> list[float]:
-        self.model.eval()
-        out: list[float] = []
+    def _pair_logits(self, items: Sequence[Item], batch_size: int, progress: ProgressFn | None) -> list[list[float]]:
+        """One column of logits per head (the main one, then the weak one if any) over the same inputs."""
+        heads = [m for m in (self.model, self.weak_model) if m is not None]
+        for m in heads:
+            m.eval()
+        out: list[list[float]] = [[] for _ in heads]
         chunk = 4096  # texts encoded at a time, so long inputs do not hold every embedding at once
         for start in range(0, len(items), chunk):
             inputs = self.pair_inputs(items[start : start + chunk], batch_size)
-            assert isinstance(self.model, PairCriticModel)
-            out.extend(pair_logits(self.model, inputs))
+            for column, m in zip(out, heads, strict=True):
+                assert isinstance(m, PairCriticModel)
+                column.extend(pair_logits(m, inputs))
             if progress:
                 progress("scoring", min(start + chunk, len(items)), len(items))
         return out
@@ -420,16 +489,51 @@ class Critic:
     def score_texts(
         self, texts: Sequence[str], batch_size: int = 64, progress: ProgressFn | None = None
     ) -> list[float]:
+        """Probabilities of verbalised triples from the encoder alone (`head` and `finetune` modes; a
+        sentence carries no log-probability, so no stack applies)."""
         logits = torch.tensor(self.logits_of_texts(texts, batch_size, progress), dtype=torch.float64)
         return torch.sigmoid(logits).tolist()
 
-    def score(self, items: Iterable[Item], batch_size: int = 64, progress: ProgressFn | None = None) -> list[float]:
-        """The probability that each triple is acceptable, in [0, 1], in the order given."""
+    def encoder_logits(
+        self, items: Sequence[Item], batch_size: int = 64, progress: ProgressFn | None = None
+    ) -> list[list[float]]:
+        """The first stage's logits of triples, before any stack: one column per head (the head trained on
+        the judged labels, then, for a critic that has one, the head trained on weak labels)."""
         if self.config.mode != "pair":
-            return self.score_texts([verbalise(it) for it in items], batch_size, progress)
+            return [self.logits_of_texts([verbalise(it) for it in items], batch_size, progress)]
         if batch_size < 1:
             raise InputError(f"batch size must be at least 1, got {batch_size}")
-        logits = torch.tensor(self._pair_logits(list(items), batch_size, progress), dtype=torch.float64)
+        return self._pair_logits(items, batch_size, progress)
+
+    @property
+    def stack(self) -> Stack | None:
+        """The second stage (the teacher's log-probability with the logit), or None for an encoder-only critic."""
+        if not self.config.stack:
+            return None
+        if self._stack is None or self._stack[0] is not self.config.stack:  # rebuilt when the config's changes
+            self._stack = (self.config.stack, Stack.from_json(self.config.stack))
+        return self._stack[1]
+
+    def tail_tokens(self, tails: Sequence[str]) -> list[int]:
+        """Token counts of tails under the critic's tokenizer, plus one for the end of the answer (the
+        stack's stand-in for the teacher's token count)."""
+        if not tails:
+            return []
+        ids = self.tokenizer(list(tails), add_special_tokens=False)["input_ids"]
+        return [len(x) + 1 for x in ids]
+
+    def logits(self, items: Iterable[Item], batch_size: int = 64, progress: ProgressFn | None = None) -> list[float]:
+        """The final logits: the encoder's, through the stack when the critic has one."""
+        items = list(items)
+        base = self.encoder_logits(items, batch_size, progress)
+        stack = self.stack
+        return stack.logits(base, items, self.tail_tokens) if stack is not None else base[0]
+
+    def score(self, items: Iterable[Item], batch_size: int = 64, progress: ProgressFn | None = None) -> list[float]:
+        """The probability that each triple is acceptable, in [0, 1], in the order given. A `Triple` whose
+        provenance carries the teacher's `logprob` is scored with it when the critic was trained with that
+        feature; every other triple by the encoder (and the stack's fallback)."""
+        logits = torch.tensor(self.logits(items, batch_size, progress), dtype=torch.float64)
         return torch.sigmoid(logits).tolist()
 
     # -- cutoffs --------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from skd.core.labels import SKIP, label_value
 from skd.graph_schema.records import Triple, triple_from_json
 from skd.graph_schema.text import clean_text, is_none_tail, text_key
 from skd.graph_schema.triples_io import LineError, read_triples
+from skd.models.critic_stack import item_logprob
 
 #: The corruptions that make weak negatives, and their default shares.
 NEGATIVE_KINDS: dict[str, float] = {"other_relation": 0.35, "other_event": 0.35, "event_copy": 0.1, "degenerate": 0.2}
@@ -45,6 +46,10 @@ class LabeledTriple:
     acceptable: bool
     #: a weak label (a human-written row or a corruption of one), not a judgment of generated text
     weak: bool = False
+    #: the teacher's log-probability of the tail (sum over its tokens), when the row records one
+    logprob: float | None = None
+    #: the teacher that wrote the tail, when the row says
+    teacher: str | None = None
 
     @property
     def event(self) -> str:
@@ -54,6 +59,21 @@ class LabeledTriple:
     @property
     def item(self) -> tuple[str, str, str]:
         return (self.head, self.relation, self.tail)
+
+    @property
+    def scored(self) -> tuple[str, str, str] | Triple:
+        """What the critic scores for this row: a `Triple` carrying the teacher's log-probability (and
+        the teacher) where the row records one, else the plain `item`."""
+        if self.logprob is None:
+            return self.item
+        return Triple(
+            self.head,
+            self.relation,
+            self.tail,
+            sources=["teacher"],
+            teachers=[self.teacher] if self.teacher else [],
+            provenance={"logprob": self.logprob},
+        )
 
 
 def _one(value: Any) -> int:
@@ -136,7 +156,9 @@ def read_labels(
             continue
         if ok is not None:
             weak = isinstance(row, dict) and row.get("weak") is not None
-            out.append(LabeledTriple(triple.head, triple.relation, triple.tail, ok, weak))
+            logprob, teachers = item_logprob(row)  # `logprob`, or `provenance.logprob` as teacher runs write it
+            teacher = teachers[0] if teachers else (triple.teachers[0] if triple.teachers else None)
+            out.append(LabeledTriple(triple.head, triple.relation, triple.tail, ok, weak, logprob, teacher))
     return out
 
 

@@ -1,8 +1,9 @@
 """Training a critic on acceptability labels, calibrating its cutoffs on held-out events, and evaluating it.
 
 Reads top to bottom: labels -> split by event -> train (a head on frozen embeddings of event and tail,
-or of the whole sentence; or the whole encoder) -> score the validation split -> precision-recall
-curve and cutoffs -> save.
+or of the whole sentence; or the whole encoder) -> for frozen modes, the stack (out-of-fold logits, a
+weak-label head, the teacher's log-probability) -> score the validation split -> precision-recall curve
+and cutoffs -> save.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from skd.models.critic import (
     verbalise,
 )
 from skd.models.critic_labels import LabeledTriple, read_labels, split_by_event
+from skd.models.critic_stack import LOGPROB_FEATURE, MIN_LOGPROB_ROWS, fit_stack
 from skd.models.loading import encoder_depth, load_encoder, truncate_encoder
 
 DEFAULT_MODE = "pair"
@@ -52,6 +54,12 @@ SCORE_NOISE = 1e-6
 DEFAULT_EPOCHS = {"pair": 60, "head": 60, "finetune": 3}
 #: The frozen modes stop once this many epochs in a row have not beaten the best validation ROC-AUC.
 PATIENCE = 10
+#: Folds of events for the out-of-fold logits the stack learns from.
+STACK_FOLDS = 5
+#: What `train_critic` reads beside the encoder unless told: the teacher's log-probability (frozen modes).
+DEFAULT_FEATURES: tuple[str, ...] = (LOGPROB_FEATURE,)
+#: How weak labels join judged ones: a head of their own read by the stack, or mixed into one head.
+WEAK_LABELS = ("stack", "mix")
 
 Labels = str | Path | Iterable[dict[str, Any] | Triple] | Sequence[LabeledTriple]
 #: file suffixes of human-written graphs (weak labels are made from them on the fly)
@@ -148,6 +156,52 @@ def _val_logits(model: CriticModel | PairCriticModel, x: FrozenInputs) -> list[f
     return cast(list[float], cast(torch.Tensor, model.head(x)).squeeze(-1).tolist())
 
 
+def _rows(x: FrozenInputs, idx: Sequence[int]) -> FrozenInputs:
+    index = torch.tensor(list(idx), dtype=torch.long)
+    return x.rows(index) if isinstance(x, PairInputs) else x[index]
+
+
+def _fit_head(
+    model: CriticModel | PairCriticModel,
+    x_train: FrozenInputs,
+    y_train: torch.Tensor,
+    x_val: FrozenInputs,
+    y_val: Sequence[int],
+    epochs: int,
+    lr: float,
+    progress: ProgressFn | None,
+    what: str = "training head",
+) -> dict[str, Any]:
+    """Fit a head (on the CPU) on frozen inputs, keeping the epoch that ranks the validation rows best."""
+    head = model.head.to("cpu")  # the frozen inputs are on the CPU; the head is small
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.01)
+    loss_fn = nn.BCEWithLogitsLoss()
+    best: tuple[float, int, dict[str, torch.Tensor]] = (-1.0, 0, {})
+    step_size = 256
+    epoch = 0
+    for epoch in range(1, epochs + 1):
+        head.train()
+        perm = torch.randperm(len(x_train))
+        for start in range(0, len(perm), step_size):
+            idx = perm[start : start + step_size]
+            loss = loss_fn(_head_logits(model, x_train, idx), y_train[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        head.eval()
+        with torch.no_grad():
+            auc = metrics(y_val, _val_logits(model, x_val))["roc_auc"]
+        # keep the epoch that ranks held-out events best; the head over-fits fast on small label sets
+        if auc > best[0]:
+            best = (auc, epoch, {k: v.clone() for k, v in head.state_dict().items()})
+        if progress:
+            progress(what, epoch, epochs)
+        if epoch - best[1] >= PATIENCE:
+            break  # the head peaks early (epoch 7 on 1,500 ATOMIC lines); later epochs only over-fit
+    head.load_state_dict(best[2])
+    return {"best_epoch": best[1], "best_val_roc_auc": best[0], "epochs_run": epoch}
+
+
 def _train_head(
     critic: Critic,
     train: Sequence[LabeledTriple],
@@ -156,38 +210,109 @@ def _train_head(
     lr: float,
     batch_size: int,
     progress: ProgressFn | None,
-) -> dict[str, Any]:
-    """Fast modes: the head's inputs once with the frozen encoder, then fit only the head."""
+    out_of_fold: bool = False,
+    seed: int = 0,
+) -> tuple[dict[str, Any], list[float] | None, FrozenInputs]:
+    """Fast modes: the head's inputs once with the frozen encoder, then fit only the head. With
+    `out_of_fold`, also the logits of every training row from heads that did not see its event (what the
+    stack learns from). The training rows' inputs come back too."""
     x_train, x_val = _frozen_inputs(critic, train, val, batch_size, progress)
     y_train = torch.tensor([float(e.acceptable) for e in train])
     y_val = [int(e.acceptable) for e in val]
-    head = critic.model.head.to("cpu")  # the frozen inputs are on the CPU; the head is small
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.01)
-    loss_fn = nn.BCEWithLogitsLoss()
-    best: tuple[float, int, dict[str, torch.Tensor]] = (-1.0, 0, {})
-    step_size = 256
-    for epoch in range(1, epochs + 1):
-        head.train()
-        perm = torch.randperm(len(x_train))
-        for start in range(0, len(perm), step_size):
-            idx = perm[start : start + step_size]
-            loss = loss_fn(_head_logits(critic.model, x_train, idx), y_train[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        head.eval()
+    fit = _fit_head(critic.model, x_train, y_train, x_val, y_val, epochs, lr, progress)
+    critic.model.head.to(critic.device)
+    oof = _out_of_fold_logits(critic, x_train, train, y_train, epochs, lr, seed, progress) if out_of_fold else None
+    return fit, oof, x_train
+
+
+def _out_of_fold_logits(
+    critic: Critic,
+    x: FrozenInputs,
+    rows: Sequence[LabeledTriple],
+    y: torch.Tensor,
+    epochs: int,
+    lr: float,
+    seed: int,
+    progress: ProgressFn | None,
+) -> list[float] | None:
+    """Each training row's logit from a fresh head fitted on the other STACK_FOLDS - 1 folds of events
+    (early-stopped on a fifth of their events): how the head does on events it never saw. None with too
+    few events for folds."""
+    events = sorted({e.event for e in rows})
+    folds = min(STACK_FOLDS, len(events))
+    if folds < 2:
+        return None
+    random.Random(seed + 1).shuffle(events)
+    fold_of = {ev: i % folds for i, ev in enumerate(events)}
+    out = [0.0] * len(rows)
+    for k in range(folds):
+        inside = [i for i, e in enumerate(rows) if fold_of[e.event] != k]
+        held = [i for i, e in enumerate(rows) if fold_of[e.event] == k]
+        fit_rows, stop_rows = _split_indices([rows[i] for i in inside], seed + k)
+        fit_idx, stop_idx = [inside[i] for i in fit_rows], [inside[i] for i in stop_rows]
+        model = build_model(critic.model.encoder, critic.config)  # a fresh head over the same encoder
+        _fit_head(
+            model,
+            _rows(x, fit_idx),
+            y[fit_idx],
+            _rows(x, stop_idx),
+            [int(y[i]) for i in stop_idx],
+            epochs,
+            lr,
+            progress,
+            what=f"stack: fold {k + 1} of {folds}",
+        )
+        model.head.eval()
         with torch.no_grad():
-            auc = metrics(y_val, _val_logits(critic.model, x_val))["roc_auc"]
-        # keep the epoch that ranks held-out events best; the head over-fits fast on small label sets
-        if auc > best[0]:
-            best = (auc, epoch, {k: v.clone() for k, v in head.state_dict().items()})
-        if progress:
-            progress("training head", epoch, epochs)
-        if epoch - best[1] >= PATIENCE:
-            break  # the head peaks early (epoch 7 on 1,500 ATOMIC lines); later epochs only over-fit
-    head.load_state_dict(best[2])
-    head.to(critic.device)
-    return {"best_epoch": best[1], "best_val_roc_auc": best[0], "epochs_run": epoch}
+            for i, v in zip(held, _val_logits(model, _rows(x, held)), strict=True):
+                out[i] = v
+    return out
+
+
+def _train_weak_head(
+    critic: Critic,
+    rows: Sequence[LabeledTriple],
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    progress: ProgressFn | None,
+) -> tuple[PairCriticModel, dict[str, Any]]:
+    """A second pair head over the critic's encoder, fitted on weak labels (early-stopped on a fifth of
+    their events)."""
+    model = build_model(critic.model.encoder, critic.config)
+    assert isinstance(model, PairCriticModel)
+    x = critic.pair_inputs([e.item for e in rows], batch_size, progress)
+    y = torch.tensor([float(e.acceptable) for e in rows])
+    fit_idx, stop_idx = _split_indices(rows, seed)
+    fit = _fit_head(
+        model,
+        _rows(x, fit_idx),
+        y[fit_idx],
+        _rows(x, stop_idx),
+        [int(y[i]) for i in stop_idx],
+        epochs,
+        lr,
+        progress,
+        what="training the weak head",
+    )
+    model.to(critic.device).eval()
+    return model, {"rows": len(rows), **fit}
+
+
+def _split_indices(rows: Sequence[LabeledTriple], seed: int) -> tuple[list[int], list[int]]:
+    """Indices of a split by event (a fifth held out to stop on), both sides with both classes; when that
+    cannot be had, every row on both sides."""
+    events = sorted({e.event for e in rows})
+    random.Random(seed).shuffle(events)
+    held = set(events[: max(1, round(0.2 * len(events)))])
+    fit = [i for i, e in enumerate(rows) if e.event not in held]
+    stop = [i for i, e in enumerate(rows) if e.event in held]
+    both = lambda idx: 0 < sum(rows[i].acceptable for i in idx) < len(idx)  # noqa: E731
+    if not (fit and stop and both(fit) and both(stop)):
+        every = list(range(len(rows)))
+        return every, every
+    return fit, stop
 
 
 def _train_finetune(
@@ -288,6 +413,8 @@ def train_critic(
     hidden: int = 256,
     encoder_layers: int | None = None,
     levels: Sequence[float] = RECALL_LEVELS,
+    features: Sequence[str] | None = None,
+    weak_labels: str = "stack",
 ) -> Critic:
     """Train a critic on labelled triples, calibrate it on held-out events and save it to `out_dir`.
 
@@ -297,6 +424,16 @@ def train_critic(
     without a GPU). The validation split holds out `val_fraction` of the events. `encoder_layers` keeps
     the encoder's first N layers (0: all; None: `default_encoder_layers`); the saved critic is that
     shallower encoder.
+
+    `features` (default DEFAULT_FEATURES; `[]` for the encoder alone): with `teacher_logprob`, a frozen-mode
+    critic whose training labels carry the teacher's log-probability (at least MIN_LOGPROB_ROWS of them)
+    also learns a stack (`critic_stack`): the head's out-of-fold logits of the training rows, STACK_FOLDS
+    folds of events, with the log-probability and the relation in a logistic regression, and a fallback
+    without the log-probability for triples that carry none. `finetune` critics have no stack.
+
+    `weak_labels`: with judged and weak labels both, `stack` (default; pair mode) trains a second head on the
+    weak labels of events that have no judged label, whose logit the stack reads beside the judged head's;
+    `mix` trains one head on both (weak labels of the calibration events left out either way).
     """
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
@@ -305,6 +442,12 @@ def train_critic(
         raise InputError("epochs must be at least 1")
     if encoder_layers is not None and encoder_layers < 0:
         raise InputError(f"encoder layers must be 0 (all) or more, got {encoder_layers}")
+    wanted = list(DEFAULT_FEATURES if features is None else features)
+    unknown = sorted(set(wanted) - {LOGPROB_FEATURE})
+    if unknown:
+        raise InputError(f"unknown critic feature(s) {', '.join(unknown)}; known: {LOGPROB_FEATURE}")
+    if weak_labels not in WEAK_LABELS:
+        raise InputError(f"unknown way to use weak labels {weak_labels!r}; use one of {', '.join(WEAK_LABELS)}")
     frozen = mode != "finetune"
     batch_size = batch_size or (64 if frozen else 32)
     lr = lr or (1e-3 if frozen else 3e-5)
@@ -338,14 +481,57 @@ def train_critic(
         encoder_layers=_keep_layers(enc_model, mode, encoder_layers),
     )
     critic = Critic(build_model(enc_model, config).to(default_device()), tokenizer, config)
+    # a weak head: with judged and weak labels both, in pair mode, the weak labels train a head of their own
+    # (on events with no judged label, so its logit is out of sample on every judged row) and the stack
+    # reads its logit; otherwise ("mix") weak and judged rows train one head together
+    judged_events = {e.event for e in examples if not e.weak}
+    weak_rows = [e for e in train if e.weak and e.event not in judged_events]
+    weak_head = weak_labels == "stack" and mode == "pair" and bool(judged_events) and bool(weak_rows)
+    if weak_head:
+        train = [e for e in train if not e.weak]
+    with_logprob = sum(e.logprob is not None for e in train)
+    logprob = LOGPROB_FEATURE in wanted and with_logprob >= MIN_LOGPROB_ROWS
+    stacking = frozen and (logprob or weak_head)
     if frozen:
         critic.model.encoder.requires_grad_(False)
-        fit = _train_head(critic, train, val, epochs, lr, batch_size, progress)
+        fit, oof, x_train = _train_head(
+            critic, train, val, epochs, lr, batch_size, progress, out_of_fold=stacking, seed=seed
+        )
+        if oof is not None:
+            columns = [oof]
+            if weak_head:
+                critic.weak_model, weak_fit = _train_weak_head(
+                    critic, weak_rows, epochs, lr, batch_size, seed, progress
+                )
+                fit["weak_head"] = weak_fit
+                with torch.no_grad():
+                    columns.append(_val_logits(critic.weak_model, x_train))
+            stack = fit_stack(
+                columns, [e.scored for e in train], [e.acceptable for e in train], critic.tail_tokens, logprob
+            )
+            config.stack = stack.to_json()
+            config.features = [
+                *([LOGPROB_FEATURE] if stack.with_logprob else []),
+                *(["weak_head"] if weak_head else []),
+            ]
+            fit["stack_oof_roc_auc"] = metrics([int(e.acceptable) for e in train], oof)["roc_auc"]
     else:
         fit = _train_finetune(critic, train, val, epochs, lr, batch_size, progress)
 
     y_val = [int(e.acceptable) for e in val]
-    scores = critic.score([e.item for e in val], batch_size=batch_size * 2)
+    scores = critic.score([e.scored for e in val], batch_size=batch_size * 2)
+    if critic.stack is not None and critic.stack.with_logprob is not None:
+        covered = sum(critic.stack.covered([e.scored for e in val]))
+        fit["val_with_logprob"] = covered
+        fit["roc_auc_without_logprob"] = metrics(y_val, critic.score([e.item for e in val], batch_size * 2))["roc_auc"]
+        calibration += (
+            f"; scored with the teacher's log-probability where a triple carries one ({covered} of {len(val)} "
+            "calibration labels do)"
+        )
+    if weak_head:
+        calibration += (
+            f"; the stack also reads a head trained on {len(weak_rows):,} weak labels of events without judged labels"
+        )
     points = [(cutoff - SCORE_NOISE, precision, recall) for cutoff, precision, recall in pr_curve(y_val, scores)]
     config.levels = recall_levels(points, levels)
     _promise_by_relation(config.levels, val, scores)
@@ -422,7 +608,7 @@ def evaluate_critic(
         raise InputError("no usable labels to evaluate on")
     _check_classes(examples, "evaluation set")
     y = [int(e.acceptable) for e in examples]
-    scores = critic.score([e.item for e in examples], batch_size=batch_size, progress=progress)
+    scores = critic.score([e.scored for e in examples], batch_size=batch_size, progress=progress)
     per_level = {
         k: {**at_cutoff(y, scores, v["cutoff"]), "validation_precision": v["precision"]}
         for k, v in critic.config.levels.items()
@@ -432,6 +618,8 @@ def evaluate_critic(
         **metrics(y, scores),
         "levels": per_level,
     }
+    if critic.stack is not None:  # how many were scored with the teacher's log-probability, not the fallback
+        report["scored_with_logprob"] = sum(critic.stack.covered([e.scored for e in examples]))
     if plot:
         cutoffs = {f"r{k}": v["cutoff"] for k, v in critic.config.levels.items()}
         report["plot"] = str(plot_pr_curve(y, scores, Path(plot), cutoffs))

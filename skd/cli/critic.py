@@ -111,11 +111,23 @@ def train(
         min=0,
         help="keep the encoder's first N layers; 0: all (default: half of them in pair mode, all in the others)",
     ),
+    logprob: bool = typer.Option(
+        True,
+        "--logprob/--no-logprob",
+        help="stack the teacher's log-probability (labels' `logprob`) with the encoder where a triple carries one",
+    ),
+    weak: str = typer.Option(
+        "stack",
+        help="with weak and judged sources: stack (a head of their own, read by the stack) or mix (one head on both)",
+    ),
 ) -> None:
     """Train a critic, calibrate cutoffs on held-out events, and save it with its metrics and card.
 
     With any judged (or human) labels among the sources, the cutoffs are calibrated on held-out events of
-    those alone; with weak labels alone, the precision figures are estimates on corruptions, and it says so."""
+    those alone; with weak labels alone, the precision figures are estimates on corruptions, and it says so.
+    Labels that carry the teacher's log-probability (`logprob`) train a stack that reads it where a scored
+    triple carries one (its `provenance.logprob`); other triples are scored without it."""
+    from skd.models.critic_stack import LOGPROB_FEATURE
     from skd.models.critic_train import WEAK_CALIBRATION, train_critic
 
     with _progress() as report:
@@ -131,12 +143,16 @@ def train(
             batch_size=batch_size,
             lr=lr,
             encoder_layers=encoder_layers,
+            features=[LOGPROB_FEATURE] if logprob else [],
+            weak_labels=weak,
         )
     m = critic.config.metrics
     console.print(_levels_table(critic.config.levels, f"validation ROC-AUC {m['roc_auc']:.3f}"))
     if critic.config.calibration == WEAK_CALIBRATION:
         console.print(f"note: {WEAK_CALIBRATION}", style="yellow", markup=False)
-    print_json({"critic": str(critic.path), "metrics": m, "levels": critic.config.levels})
+    print_json(
+        {"critic": str(critic.path), "features": critic.config.features, "metrics": m, "levels": critic.config.levels}
+    )
 
 
 @app.command()
@@ -238,6 +254,7 @@ def info(critic_path: Path | None = CRITIC_OPTION) -> None:
             "encoder": cfg.encoder,
             "mode": cfg.mode,
             "encoder_layers": cfg.encoder_layers,
+            "features": cfg.features,
             "metrics": cfg.metrics,
             "levels": cfg.levels,
         }

@@ -133,9 +133,13 @@ class CriticSection(_Section):
     #: labels JSONL of judged teacher output, trained on beside the weak labels and calibrated on alone (their
     #: events held out of the student's evaluation are left out); empty: weak labels only
     judged: list[str] = Field(default_factory=lambda: [f"{BUNDLED}teacher-labels-smollm2.jsonl"])
-    #: with judged labels, train on them alone (`judged`: measured best, see the README) or mixed with the
-    #: weak labels (`weak+judged`); without any, weak labels alone
-    combine: Literal["judged", "weak+judged"] = "judged"
+    #: with judged labels: `stack` (weak labels train a head of their own, whose logit the stack reads beside
+    #: the judged head's: measured best, see the README), `judged` (judged labels alone) or `weak+judged` (one
+    #: head on both, mixed); without any, weak labels alone
+    combine: Literal["stack", "judged", "weak+judged"] = "stack"
+    #: read the teacher's log-probability of a tail where a triple carries one (`critic_stack`); triples
+    #: without one (student generations, graph triples) are scored without it
+    logprob: bool = True
     #: use at most this many events of the bootstrap graph (in a fixed hash order); unset: all
     bootstrap_events: int | None = Field(default=None, ge=2)
     negatives_per_positive: float = Field(default=NEGATIVES_PER_POSITIVE, ge=0)

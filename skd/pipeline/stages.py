@@ -326,6 +326,7 @@ def _critic_part(c: PipelineConfig, s: Settings) -> dict[str, Any]:
 def _critic(ctx: StageContext) -> StageOutput:
     from skd.models.critic import Critic
     from skd.models.critic_labels import bootstrap_labels, read_labels
+    from skd.models.critic_stack import LOGPROB_FEATURE
     from skd.models.critic_train import train_critic
 
     cfg, run = ctx.config.critic, ctx.config.run
@@ -345,7 +346,7 @@ def _critic(ctx: StageContext) -> StageOutput:
 
     sources: list[Path] = []
     weak_counts: dict[str, Any] | None = None
-    if not cfg.judged or cfg.combine == "weak+judged":
+    if not cfg.judged or cfg.combine in ("weak+judged", "stack"):
         ctx.progress.update("weak labels", 0, None)
         graph = [
             t for t in read_graph(ctx.config.resolve(cfg.bootstrap), relations) if text_key(t.head) not in held_keys
@@ -378,6 +379,8 @@ def _critic(ctx: StageContext) -> StageOutput:
         epochs=cfg.epochs,
         seed=run.seed,
         encoder_layers=cfg.encoder_layers,
+        features=[LOGPROB_FEATURE] if cfg.logprob else [],
+        weak_labels="mix" if cfg.combine == "weak+judged" else "stack",
         **mode,
         progress=lambda what, done, total: ctx.progress.update(f"critic: {what}", done, total),
     )
@@ -391,9 +394,18 @@ def _critic(ctx: StageContext) -> StageOutput:
         judged=judged_counts,
         calibration=critic.config.calibration,
         sources=critic.config.sources,
+        features=critic.config.features,
         metrics={
             k: metrics.get(k)
-            for k in ("roc_auc", "average_precision", "train_examples", "val_examples", "val_events", "train_seconds")
+            for k in (
+                "roc_auc",
+                "roc_auc_without_logprob",
+                "average_precision",
+                "train_examples",
+                "val_examples",
+                "val_events",
+                "train_seconds",
+            )
         },
     )
     return StageOutput(

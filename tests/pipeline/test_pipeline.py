@@ -133,11 +133,16 @@ def test_pipeline_end_to_end_with_fake_openai_teacher_then_skips_everything(
     heldout = list(read_triples(run / "heldout-references.tsv"))
     held_heads = {n.triple.head for n in heldout}
     assert counts["critic"]["heldout_events"] == len(held_heads) == 4
-    # judged teacher output (the bundled labels) less the held-out events, alone (the measured best), and
-    # calibrated on them
+    # judged teacher output (the bundled labels) less the held-out events, and weak labels made from the
+    # bootstrap rows less them too, training a head of their own that the stack reads beside the judged head
+    # and the teacher's log-probability (`combine = "stack"`, the measured best); calibrated on the judged
     judged = [json.loads(line) for line in (run / "critic" / "judged.jsonl").read_text().splitlines()]
     assert judged and not {text_key(h) for h in held_heads} & {text_key(r["head"]) for r in judged}
-    assert [s["kind"] for s in critic.config.sources] == ["judged"] and not (run / "critic" / "labels.jsonl").exists()
+    weak = [json.loads(line) for line in (run / "critic" / "labels.jsonl").read_text().splitlines()]
+    assert weak and not {text_key(h) for h in held_heads} & {text_key(r["head"]) for r in weak}
+    assert [s["kind"] for s in critic.config.sources] == ["weak", "judged"]
+    assert critic.config.features == ["teacher_logprob", "weak_head"] and critic.weak_model is not None
+    assert counts["critic"]["features"] == critic.config.features
     assert counts["critic"]["calibration"].startswith("judged labels of")
     assert "promised precision" in (run / "report.md").read_text(encoding="utf-8")
 
