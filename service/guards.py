@@ -20,6 +20,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from skd.core.errors import ConfigError
 from skd.service.errors import ApiError, Code
 
+#: what switches the limit off (an empty variable counts as unset, so it cannot)
+UNLIMITED = ("", "none", "unlimited")
+
 
 class ModelRateLimit:
     """At most the configured model work per client, in a moving window (in this process's memory: with
@@ -27,7 +30,8 @@ class ModelRateLimit:
 
     def __init__(self, spec: str) -> None:
         try:
-            self.items: list[RateLimitItem] = parse_many(spec) if spec.strip() else []
+            unlimited = spec.strip().lower() in UNLIMITED
+            self.items: list[RateLimitItem] = [] if unlimited else parse_many(spec)
         except ValueError as e:
             raise ConfigError(f"SKD_SERVICE_MODEL_RATE_LIMIT {spec!r} is not a rate such as '60/minute': {e}") from e
         self._limiter = MovingWindowRateLimiter(MemoryStorage())

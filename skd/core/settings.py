@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     #: whether `complete`, which runs the models, needs the API key (X-API-Key) as writes do
     service_complete_requires_key: bool = False
     #: model work each client (its API key, else its address) may ask for, in the `limits` notation
-    #: ("60/minute", "10/second;300/hour"); empty means unlimited
+    #: ("60/minute", "10/second;300/hour"); "none" means unlimited
     service_model_rate_limit: str = "120/minute"
     #: live generations waiting for the model beyond which a `complete` is refused with OVERLOADED
     service_max_queue: int = Field(default=256, ge=1)

@@ -114,3 +114,20 @@ def test_complete_reads_an_everyday_sentence(loaded_store: GraphStore, settings:
         assert c["inGraph"] and c["inferences"] == [{"text": "to help PersonY", "origin": "GRAPH"}]
         raw = live.gql(q, {"e": "I lent my neighbour a ladder", "norm": False})["data"]["complete"]
         assert raw["event"] == "I lent my neighbour a ladder" and raw["interpretation"] == [] and not raw["inGraph"]
+
+
+def test_the_rate_limit_can_be_switched_off_and_a_bad_one_is_named() -> None:
+    import pytest
+
+    from skd.core.errors import ConfigError
+    from skd.service.guards import ModelRateLimit
+
+    unlimited = ModelRateLimit("none")
+    for _ in range(1000):
+        unlimited.check("ip:127.0.0.1")  # never refused
+    one = ModelRateLimit("1/minute")
+    one.check("ip:127.0.0.1")
+    with pytest.raises(Exception, match="rate limit of model work reached"):
+        one.check("ip:127.0.0.1")
+    with pytest.raises(ConfigError, match="SKD_SERVICE_MODEL_RATE_LIMIT 'often'"):
+        ModelRateLimit("often")
