@@ -93,3 +93,29 @@ def test_cli_sharded_events_then_inferences_over_all_shards(endpoint: StubServer
     assert json.loads(res.stdout)["pairs"] == json.loads(res2.stdout)["pairs"] == 20
     res = runner.invoke(app, [*inf, "--run", str(tmp_path / "c"), "--events", str(tmp_path / "ev-1")])
     assert res.exit_code == 2 and "shard 2/2 of this events run is missing" in res.output
+
+
+def test_fake_openai_a_refused_key_mid_run_ends_in_one_line_and_the_rerun_loses_nothing(
+    endpoint: StubServer, tmp_path: Path
+) -> None:
+    import shutil
+    from collections import deque
+
+    runner, run, twin = CliRunner(), tmp_path / "run", tmp_path / "twin"
+    events = ["generate", "events", "--teacher", "openai:stub", "--n", "12", "--batch", "4", "--no-graph"]
+    assert runner.invoke(app, [*events, "--run", str(run)]).exit_code == 0
+    shutil.copytree(run, twin)  # the same events: one copy is interrupted, the other not
+    inferences = ["generate", "inferences", "--relations", "xWant,xNeed", "--per-pair", "2", "--json"]
+    endpoint.state.failures = deque([401])
+    refused = runner.invoke(app, [*inferences, "--run", str(run)])
+    assert refused.exit_code == 4, refused.output
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "401" in errors[0] and "Traceback" not in refused.output
+    assert runner.invoke(app, [*inferences, "--run", str(run)]).exit_code == 0  # the key is right again
+    assert runner.invoke(app, [*inferences, "--run", str(twin)]).exit_code == 0
+
+    def keys(folder: Path) -> list[tuple[str, str, str]]:
+        return sorted(n.triple.key for f in triple_files(folder) for n in read_triples(f))
+
+    resumed = keys(run)
+    assert resumed == keys(twin) and len(resumed) == len(set(resumed)) > 0

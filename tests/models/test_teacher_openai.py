@@ -212,3 +212,32 @@ def test_with_no_key_no_authorization_header_is_sent(stub: StubServer, monkeypat
     assert "authorization" not in stub.state.headers[-1]  # a server of your own without auth sees none
     with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
         make_teacher("openai:m", Settings(openai_base_url=None))  # OpenAI's own API without a key
+
+
+@pytest.mark.parametrize(("status", "words"), [(401, "401"), (404, "404")])
+def test_fake_openai_a_refusal_is_one_clear_error_not_retried(stub: StubServer, status: int, words: str) -> None:
+    """A wrong key (401) or a model the server does not have (404) ends at once, saying what the server said."""
+    stub.state.failures = deque([status] * 5)
+    t = teacher(stub)
+    with pytest.raises(TeacherError) as caught:
+        asyncio.run(t.complete(["1. PersonX runs\n2."], **DECODING))
+    message = str(caught.value)
+    assert words in message and "\n" not in message and "Traceback" not in message
+    assert stub.state.requests == 1  # not tried again: it would only be refused again
+
+
+def test_fake_openai_a_server_that_disappears_is_a_clear_error() -> None:
+    with StubServer() as gone:
+        url = gone.base_url
+    t = OpenAITeacher(
+        "stub-model",
+        base_url=url,
+        api_key="test",
+        timeout_s=1.0,
+        backoff_base_s=0.01,
+        backoff_max_s=0.02,
+        max_retries=1,
+    )
+    with pytest.raises(TeacherError, match="after 2 tries") as caught:
+        asyncio.run(t.complete(["1. PersonX runs\n2."], **DECODING))
+    assert "\n" not in str(caught.value)
