@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import uvicorn
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from tests.openai_stub_server import chat_response, completion_response
+from tests.openai_stub_server import ThreadedApp, chat_response, completion_response
 
 ENDPOINTS = ("/v1/completions", "/v1/chat/completions")
 
@@ -316,45 +314,11 @@ def _finish(state: FakeBatchState, entry: dict[str, Any], status: str, done: int
     batch["request_counts"] = {"total": len(lines), "completed": completed, "failed": failed}
 
 
-class FakeBatchServer:
+class FakeBatchServer(ThreadedApp):
     """Runs the fake in a real uvicorn on 127.0.0.1 (a free port, or `port` to come back on the same one)."""
 
+    what = "fake Batch API server"
+
     def __init__(self, state: FakeBatchState | None = None, port: int = 0) -> None:
-        self.state = state or FakeBatchState()
-        config = uvicorn.Config(
-            make_app(self.state),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-            timeout_graceful_shutdown=2,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="openai-batch-fake", daemon=True)
-        self.port = port
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def start(self) -> FakeBatchServer:
-        self.state.stopping = False
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the fake Batch API server did not start")
-            time.sleep(0.01)
-        self.port = self.server.servers[0].sockets[0].getsockname()[1]
-        return self
-
-    def stop(self) -> None:
-        self.state.stopping = True
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-    def __enter__(self) -> FakeBatchServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.state: FakeBatchState = state or FakeBatchState()
+        super().__init__(make_app(self.state), self.state, port=port, name="openai-batch-fake")

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -245,33 +245,32 @@ def make_app(state: StubState) -> FastAPI:
     return app
 
 
-class StubServer:
-    """Runs the stub app in a real uvicorn on a free port of 127.0.0.1, in a background thread."""
+class ThreadedApp:
+    """An app in a real uvicorn on 127.0.0.1 (a free port, or `port` to come back on the same one), in a
+    background thread; `state.stopping` tells its handlers that it is going down."""
 
-    def __init__(self, state: StubState | None = None) -> None:
-        self.state = state or StubState()
+    what = "test server"
+
+    def __init__(self, app: FastAPI, state: Any, port: int = 0, name: str = "test-server") -> None:
+        self.state = state
         config = uvicorn.Config(
-            make_app(self.state),
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            lifespan="off",
-            timeout_graceful_shutdown=2,
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=2
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="openai-stub", daemon=True)
-        self.port = 0
+        self.thread = threading.Thread(target=self.server.run, name=name, daemon=True)
+        self.port = port
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self) -> StubServer:
+    def start(self) -> Self:
+        self.state.stopping = False
         self.thread.start()
         deadline = time.monotonic() + 20
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the stub OpenAI server did not start")
+                raise RuntimeError(f"the {self.what} did not start")
             time.sleep(0.01)
         self.port = self.server.servers[0].sockets[0].getsockname()[1]
         return self
@@ -281,11 +280,21 @@ class StubServer:
         self.server.should_exit = True
         self.thread.join(timeout=10)
 
-    def __enter__(self) -> StubServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class StubServer(ThreadedApp):
+    """Runs the stub app in a real uvicorn on a free port of 127.0.0.1, in a background thread."""
+
+    what = "stub OpenAI server"
+
+    def __init__(self, state: StubState | None = None) -> None:
+        self.state: StubState = state or StubState()
+        super().__init__(make_app(self.state), self.state, name="openai-stub")
 
 
 def main() -> None:
