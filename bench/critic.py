@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -62,8 +62,37 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # the stack: pair logit (out of fold) with the log-probability and the relation
     "pair+logprob": {"sources": "judged", "features": ["teacher_logprob"]},
     # ensembles with the weak-label critic: its head's logit in the stack, and weak pre-training
-    "pair+weak head": {"sources": "weak+judged", "features": []},
-    "pair+weak head+logprob": {"sources": "weak+judged", "features": ["teacher_logprob"]},
+    "pair+weak head": {"sources": "weak+judged", "features": [], "weak_labels": "head"},
+    "pair+weak head+logprob": {"sources": "weak+judged", "features": ["teacher_logprob"], "weak_labels": "head"},
+    # the judged head (and the stack's out-of-fold heads) pre-trained on the weak labels, then fine-tuned on
+    # the judged ones: alone, with the log-probability, and with the weak head and the log-probability
+    "pair (weak-pre-trained)": {"sources": "weak+judged", "features": [], "weak_labels": "pretrain"},
+    "pair (weak-pre-trained)+logprob": {
+        "sources": "weak+judged",
+        "features": ["teacher_logprob"],
+        "weak_labels": "pretrain",
+    },
+    "pair (weak-pre-trained)+weak head+logprob": {
+        "sources": "weak+judged",
+        "features": ["teacher_logprob"],
+        "weak_labels": "pretrain+head",
+    },
+    # nearest human-written tails (the weak labels' ATOMIC rows, other events) in the stack
+    # (the default now: `weak_labels="stack"`)
+    "pair+weak head+logprob+knn": {"sources": "weak+judged", "features": ["teacher_logprob"], "weak_labels": "stack"},
+    "pair (weak-pre-trained)+weak head+logprob+knn": {
+        "sources": "weak+judged",
+        "features": ["teacher_logprob", "tail_knn"],
+        "weak_labels": "pretrain+stack",
+    },
+    # the teacher (SmolLM2) scores every triple: log p(tail | its prompt), and that less log p(tail | the
+    # prompt without the event), in the stack (`critic_teacher`; a forward pass of the teacher per triple)
+    "pair+weak head+logprob+teacher PMI": {
+        "sources": "weak+judged",
+        "features": ["teacher_logprob"],
+        "weak_labels": "head",
+        "teacher": True,
+    },
     # MiniLM fine-tuned as a cross-encoder on the verbalised triple (event, relation phrase, tail in one text)
     "cross-encoder": {
         "sources": "judged",
@@ -187,6 +216,66 @@ def _post(kind: str, critic: Critic, train_rows: list[Any], test_rows: list[Any]
     return model.logits(columns(test_rows, True)[0]).tolist(), model
 
 
+_TEACHER: list[Any] = []
+#: `--teacher-cache`: a JSON file of the contrast prompt's scores, read before and written after (None: none)
+TEACHER_CACHE: list[Path] = []
+
+
+def teacher_columns() -> tuple[tuple[str, ...], Any]:
+    """The teacher-scores-the-triple columns (`critic_teacher.TeacherColumns`) over the bundled SmolLM2,
+    loaded once; their scores of the contrast prompt are kept across variants (the speed is measured with a
+    fresh one)."""
+    from skd.ingest.critic_teacher import TeacherColumns, TeacherScorer
+
+    if not _TEACHER:
+        from skd.core.settings import Settings
+
+        _TEACHER.append(TeacherScorer.load(Settings().models_dir, "smollm2"))
+    # the judged rows' recorded log-probabilities stand for the teacher's prompt scored again (checked on a
+    # few rows by `teacher_check`), so their plain triples need only the contrast prompt
+    known = {(t.head, t.relation, t.tail): t.provenance["logprob"] for t in speed_items()}
+    columns = TeacherColumns(_TEACHER[0], known)
+    if TEACHER_CACHE and TEACHER_CACHE[0].exists():
+        columns.add_contrast_scores(json.loads(TEACHER_CACHE[0].read_text(encoding="utf-8")))
+    _TEACHER.append(columns)  # written to the cache at the end
+    return columns.names, columns
+
+
+def save_teacher_cache() -> None:
+    if TEACHER_CACHE and len(_TEACHER) > 1:
+        scores: dict[str, Any] = {}
+        for columns in _TEACHER[1:]:
+            scores.update(columns.contrast_scores())
+        TEACHER_CACHE[0].write_text(json.dumps(scores) + "\n", encoding="utf-8")
+
+
+def teacher_check(n: int = 16) -> float:
+    """The largest difference between the teacher's prompt scored again and the log-probability the teacher
+    recorded when it wrote the tail, over n judged rows."""
+    items = speed_items()[:: len(speed_items()) // n][:n]
+    got = _TEACHER[0].conditional([(t.head, t.relation, t.tail) for t in items])
+    return max(abs(lp - t.provenance["logprob"]) for (lp, _), t in zip(got, items, strict=True))
+
+
+def teacher_speed(critic: Critic, items: list[Any], n: int = 128) -> dict[str, float]:
+    """Triples/s of a critic whose stack reads the teacher's scores, on `n` teacher triples (their own
+    log-probability recorded: the contrast prompt is scored) and on n / 4 plain ones (the teacher's prompt too),
+    with a fresh cache of contrast scores."""
+    from skd.ingest.critic_teacher import TeacherColumns
+
+    out = {}
+    for what, part in (
+        ("teacher_output", items[:n]),
+        ("plain_triples", [(t.head, t.relation, t.tail) for t in items[n : n + n // 4]]),
+    ):
+        columns = TeacherColumns(_TEACHER[0])
+        critic.extra_columns = (columns.names, columns)
+        start = time.perf_counter()
+        critic.score(part, batch_size=64)
+        out[what] = round(len(part) / (time.perf_counter() - start), 2)
+    return out
+
+
 def run_variant(
     name: str, spec: dict[str, Any], sources: dict[str, list[Path]], test: Path, work: Path, encoder: str
 ) -> tuple[dict[str, Any], Critic]:
@@ -194,9 +283,10 @@ def run_variant(
     kwargs = {k: spec[k] for k in TRAIN_KEYS if k in spec}
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
+    extra = teacher_columns() if spec.get("teacher") else None
     critic = train_critic(
         sources[spec["sources"]], work / f"critic-{name.replace(' ', '_')}", encoder=encoder, seed=0,
-        progress=_report, **kwargs,
+        progress=_report, extra_columns=extra, **kwargs,
     )  # fmt: skip
     train_s = time.perf_counter() - started
     labels = read_labels(test)
@@ -272,6 +362,13 @@ def judged_section(args: argparse.Namespace, work: Path) -> dict[str, object]:
     for name, c in critics.items():
         if VARIANTS[name].get("post") == "logprob-only":
             continue  # no encoder: a dot product per triple
+        if VARIANTS[name].get("teacher"):  # a forward pass of the teacher per triple: a subset is enough
+            speeds = teacher_speed(c, speed)
+            variants[name]["teacher_prompt_max_difference_to_recorded_logprob"] = round(teacher_check(), 5)
+            variants[name]["triples_per_second_batch_64"] = speeds["teacher_output"]
+            variants[name]["triples_per_second_without_logprob"] = speeds["plain_triples"]
+            variants[name]["load_average_1m_speed"] = round(os.getloadavg()[0], 2)
+            continue
         own, base = [], []
         for _ in range(2):
             own.append(throughput(c, speed, 64))
@@ -279,6 +376,7 @@ def judged_section(args: argparse.Namespace, work: Path) -> dict[str, object]:
         variants[name]["triples_per_second_batch_64"] = round(max(own), 1)
         variants[name]["speed_ratio_to_pair"] = round(max(own) / max(base), 3)
         variants[name]["load_average_1m_speed"] = round(os.getloadavg()[0], 2)
+    save_teacher_cache()
     result["variants"] = variants
     result["speed_set"] = {"triples": len(speed), "events": len({t.head for t in speed})}
     return result
@@ -333,15 +431,34 @@ def main() -> None:
     ap.add_argument("--judged-sources", choices=["judged", "weak", "weak+judged"], default="weak+judged")
     ap.add_argument("--skip-weak", action="store_true", help="only the judged section")
     ap.add_argument(
+        "--teacher-cache",
+        type=Path,
+        default=None,
+        help="JSON file of the teacher's contrast-prompt scores (teacher variants): read if there, written after",
+    )
+    ap.add_argument(
+        "--keep-earlier",
+        action="store_true",
+        help="keep the variants of the results file that this run does not measure (marked as earlier)",
+    )
+    ap.add_argument(
         "--variants",
         default="",
         help=f"judged section: also these variants, comma-separated, or `all` ({', '.join(VARIANTS)})",
     )
     args = ap.parse_args()
     torch.set_num_threads(max(1, args.threads))
+    if args.teacher_cache:
+        TEACHER_CACHE.append(args.teacher_cache)
 
     work = Path(tempfile.mkdtemp(prefix="bench-critic-"))
     judged = judged_section(args, work)
+    if args.keep_earlier and args.out.exists():
+        earlier = json.loads(args.out.read_text(encoding="utf-8")).get("judged", {}).get("variants", {})
+        measured = cast(dict[str, Any], judged.setdefault("variants", {}))
+        for name, figures in earlier.items():
+            if name not in measured:
+                measured[name] = {**figures, "measured_in_an_earlier_run": True}
     print(json.dumps({"judged": judged}, indent=2), flush=True)
     if args.skip_weak:
         args.out.parent.mkdir(parents=True, exist_ok=True)

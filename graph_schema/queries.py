@@ -146,6 +146,32 @@ ORDER BY {score} {order}, type(r) {tie}, {far}.key {tie}
 LIMIT $limit"""
 
 
+#: `_EDGE_FIELDS` as one list value, for a query that collects a node's edges into a list of rows.
+_EDGE_ROW = """[e.key, e.text, type(r), i.key, i.text, r.score, r.sources, r.runs, r.teachers, r.prompts, r.labels,
+        r.created_at]"""
+
+#: A node by its key and the way to its triples (`e`, `r`, `i` as in `_FROM`); the node's variable.
+_NODE = {
+    "out": ("MATCH (e:Event {key: $key}) OPTIONAL MATCH (e)-[r]->(i:Inference)", "e"),
+    "in": ("MATCH (i:Inference {key: $key}) OPTIONAL MATCH (e:Event)-[r]->(i)", "i"),
+}
+
+
+@cache
+def node_with_page(direction: str) -> str:
+    """One node, the first `$limit` of its triples that pass the filter (in the lookup order, each an
+    `_EDGE_ROW`) and how many pass it, in one round trip; no row when the node is not stored."""
+    node, me = _NODE[direction]
+    far = "i" if direction == "out" else "e"
+    score = "coalesce(r.score, -1.0)"
+    return f"""
+{node}
+WHERE {_EDGE_FILTER}
+WITH e, r, i ORDER BY {score} DESC, type(r) ASC, {far}.key ASC
+WITH {me}, collect(CASE WHEN r IS NULL THEN NULL ELSE {_EDGE_ROW} END) AS rows
+RETURN {me}.key AS key, {me}.text AS text, size(rows) AS total, rows[0..$limit] AS page"""
+
+
 @cache
 def edge_counts(direction: str) -> str:
     """How many triples of each of many nodes pass the filter (no triple is returned)."""

@@ -64,7 +64,7 @@ class Triple:
 _ATOMS = (str, int, float, bool, type(None))
 
 
-def _json_copy(value: Any) -> Any:
+def _json_copy(value: object) -> Any:
     """A deep copy of JSON-like data (dicts, lists, tuples of atoms); anything else as `asdict` copies it."""
     if isinstance(value, _ATOMS):
         return value

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skd.core.errors import BudgetExceededError, InputError, SkdError
 from skd.graph_schema.text import clean_text, text_key
@@ -32,6 +32,9 @@ from skd.ingest.run import (
     teacher_record,
 )
 from skd.models.teacher import Teacher, run_sync
+
+if TYPE_CHECKING:
+    from skd.graph_schema.store import GraphStore
 
 __all__ = [
     "EventsSummary",
@@ -110,7 +113,7 @@ class EventsSummary:
         return asdict(self)
 
 
-def _graph_keys(store: Any, keys: Sequence[str]) -> set[str]:
+def _graph_keys(store: GraphStore | None, keys: Sequence[str]) -> set[str]:
     return set(store.events(list(keys))) if store is not None and keys else set()
 
 
@@ -119,7 +122,7 @@ async def agenerate_events(
     run_dir: Path | str,
     n: int,
     seed_file: Path | str | None = None,
-    store: Any = None,
+    store: GraphStore | None = None,
     *,
     examples_per_prompt: int = 10,
     prompts_per_batch: int = 32,
@@ -334,7 +337,7 @@ def generate_events(
     run_dir: Path | str,
     n: int,
     seed_file: Path | str | None = None,
-    store: Any = None,
+    store: GraphStore | None = None,
     **options: Any,
 ) -> EventsSummary:
     """Synchronous `agenerate_events`, for the CLI and pipelines."""

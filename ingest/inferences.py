@@ -448,7 +448,7 @@ def generate_inferences(
     return run_sync(agenerate_inferences(teacher, run_dir, relations, per_pair, **options))
 
 
-def teacher_outputs_live(teacher: Any, refs: References, per_pair: int = 1) -> Outputs:
+def teacher_outputs_live(teacher: Teacher, refs: References, per_pair: int = 1) -> Outputs:
     """Ask a teacher (`skd.models.teacher.make_teacher`) few-shot for the reference pairs, one relation
     at a time so no unasked pairs are generated. A pair whose every answer was rejected (unparsable,
     empty) stays in, with no outputs: it was asked and answered nothing usable."""

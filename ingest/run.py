@@ -32,11 +32,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
 from skd.core.errors import InputError
 from skd.core.files import write_json, write_text
 from skd.models.batch_journal import IdsCache, journal_json
+
+if TYPE_CHECKING:
+    from skd.models.batch_journal import BatchJournal
+    from skd.models.teacher import Teacher
 
 
 class Stop(StrEnum):
@@ -290,10 +294,10 @@ class RunFolder:
         return read_rows([p]) if p.exists() else iter(())
 
 
-def teacher_record(teacher: Any) -> dict[str, Any]:
+def teacher_record(teacher: Teacher) -> dict[str, Any]:
     """What a stage's manifest records of its teacher: the name provenance uses and the identity the request
     cache keys on (for an `openai:` teacher its kind, base URL, API mode and model; never a key)."""
-    identity: Any = getattr(teacher, "identity", None)
+    identity: object = getattr(teacher, "identity", None)
     if isinstance(identity, str) and identity.startswith("{"):  # a local teacher's is plain text (name, digest)
         identity = json.loads(identity)
     return {"name": teacher.name, "identity": identity}
@@ -304,7 +308,7 @@ class UsageMeter:
 
     FIELDS = ("requests", "prompt_tokens", "completion_tokens", "cost", "retries")
 
-    def __init__(self, teacher: Any, previous: dict[str, Any] | None) -> None:
+    def __init__(self, teacher: Teacher, previous: dict[str, Any] | None) -> None:
         self.teacher = teacher
         self.previous = {k: (previous or {}).get(k, 0) for k in self.FIELDS}
         self.start = self._now()
@@ -342,21 +346,31 @@ class ManifestJournal:
         self.run.save_manifest()
 
 
-def attach_journal(teacher: Any, run: RunFolder) -> Any:
+class JournalKeeper(Protocol):
+    """A teacher that keeps a journal of its work (`models.teacher_batch.OpenAIBatchTeacher`)."""
+
+    def attach_journal(self, journal: BatchJournal | None) -> BatchJournal: ...
+
+
+#: what `attach_journal` returns and `detach_journal` takes: the teacher and the journal it had before
+JournalToken = tuple[JournalKeeper, "BatchJournal"] | None
+
+
+def attach_journal(teacher: Teacher, run: RunFolder) -> JournalToken:
     """Give a teacher that keeps a journal of its work (a batch teacher) this run's manifest as its journal;
     returns what to hand `detach_journal` when the stage ends. Other teachers are left alone."""
     attach = getattr(teacher, "attach_journal", None)
-    return (teacher, attach(ManifestJournal(run))) if callable(attach) else None
+    return (cast(JournalKeeper, teacher), attach(ManifestJournal(run))) if callable(attach) else None
 
 
-def detach_journal(token: Any) -> None:
+def detach_journal(token: JournalToken) -> None:
     """Give the teacher back the journal it had before `attach_journal`."""
     if token is not None:
         teacher, previous = token
         teacher.attach_journal(previous)
 
 
-async def open_session(teacher: Any) -> AsyncExitStack | None:
+async def open_session(teacher: Teacher) -> AsyncExitStack | None:
     """Enter a teacher's `session()` where it has one (an `openai:` teacher: one client, its connections
     kept, for all the batches of a stage instead of one per batch, and one set of `concurrency` slots that
     lets a stage ask its next batch while one is answered); `aclose()` what this returns when the stage

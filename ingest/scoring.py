@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from skd.core.errors import InputError
 from skd.core.files import atomic_write
@@ -21,6 +21,11 @@ from skd.core.resume import ResumeNote
 from skd.graph_schema.records import Triple
 from skd.graph_schema.triples_io import LineError, Row, file_format, read_rows, read_triples, triple_files
 from skd.models.critic import Critic, ProgressFn
+
+if TYPE_CHECKING:
+    from skd.graph_schema.store import GraphStore
+
+R = TypeVar("R")
 
 #: Rows scored together: large enough that sorting by length keeps padding low, small enough to resume often.
 CHUNK = 1024
@@ -147,7 +152,7 @@ class _Resumable:
         self.note.clear()
 
 
-def _scored_row(triple: Triple, obj: Any, score: float) -> dict[str, Any]:
+def _scored_row(triple: Triple, obj: dict[str, Any] | None, score: float) -> dict[str, Any]:
     if isinstance(obj, dict):
         row = dict(obj)  # keep every field the producer wrote, add the score
     else:
@@ -225,8 +230,8 @@ def _count_lines_upto(path: Path, line: int) -> int:
         return sum(1 for i, raw in enumerate(f, start=1) if i <= line and raw.strip())
 
 
-def _chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
+def _chunks(rows: Iterable[R], size: int) -> Iterator[list[R]]:
+    chunk: list[R] = []
     for row in rows:
         chunk.append(row)
         if len(chunk) >= size:
@@ -290,7 +295,7 @@ def filter_path(
 
 def score_graph(
     critic: Critic,
-    store: Any,
+    store: GraphStore,
     batch_size: int = 64,
     chunk: int = CHUNK,
     missing_only: bool = False,

@@ -81,7 +81,7 @@ def input_files(
         yield ids, content.getvalue()
 
 
-def _failure(status: Any, error: Any) -> Failure:
+def _failure(status: object, error: object) -> Failure:
     """A failed line: why (its status or error code and the server's message), and whether to try again."""
     err = error if isinstance(error, dict) else {}
     code = err.get("code") or err.get("type") or "error"
@@ -122,7 +122,7 @@ def read_results(text: str, label: str, ids: set[str], mode: str, stop: Sequence
             into.failures[cid] = _failure(status, error)
 
 
-def samples_from_body(body: Any, mode: str, stop: Sequence[str]) -> tuple[list[TeacherSample], int, int]:
+def samples_from_body(body: object, mode: str, stop: Sequence[str]) -> tuple[list[TeacherSample], int, int]:
     """The samples of one completion response body (a dict) with its prompt and completion tokens: the
     samples `OpenAITeacher` makes of the same answer. Raises ValueError on a body it cannot read."""
     if not isinstance(body, dict) or not isinstance(body.get("choices"), list) or not body["choices"]:
@@ -151,7 +151,7 @@ def samples_from_body(body: Any, mode: str, stop: Sequence[str]) -> tuple[list[T
     return out, p_tok, c_tok
 
 
-def _logprob(lp: Any, mode: str) -> float | None:
+def _logprob(lp: object, mode: str) -> float | None:
     """The sum of the sampled tokens' log-probabilities, as `OpenAITeacher` reports it."""
     if not isinstance(lp, dict):
         return None

@@ -34,16 +34,18 @@ from skd.core.errors import InputError, ModelError
 from skd.graph_schema.records import Triple
 from skd.graph_schema.relations import RELATIONS, get_relation
 from skd.models.calibration import cutoff_for_precision, cutoff_for_recall, level_key
-from skd.models.critic_stack import Stack
+from skd.models.critic_stack import Stack, TailBank
 
 __all__ = [
     "CONFIG_NAME",
     "HEAD_NAME",
+    "KNN_BANK_NAME",
     "MODES",
     "WEAK_HEAD_NAME",
     "Critic",
     "CriticConfig",
     "CriticModel",
+    "ExtraColumns",
     "Item",
     "PairCriticModel",
     "PairInputs",
@@ -57,6 +59,8 @@ CONFIG_NAME = "critic.json"
 HEAD_NAME = "critic_head.safetensors"
 #: a pair critic's second head, trained on weak labels, whose logit its stack also reads
 WEAK_HEAD_NAME = "critic_weak_head.safetensors"
+#: a pair critic's bank of human-written tails, embedded (`critic_stack.TailBank`), for its kNN columns
+KNN_BANK_NAME = "critic_knn_bank.safetensors"
 FORMAT_VERSION = 1
 #: pair: frozen encoder, event and tail apart; head: frozen encoder, whole sentence; finetune: both trained
 MODES = ("pair", "head", "finetune")
@@ -65,6 +69,8 @@ MODES = ("pair", "head", "finetune")
 Item = Triple | tuple[str, str, str] | Sequence[str]
 #: Progress reports: (what, done, total); the CLI turns them into a rich progress bar.
 ProgressFn = Callable[[str, int, int], None]
+#: Stack columns computed outside the critic: their names, and a function of the items giving one row each.
+ExtraColumns = tuple[Sequence[str], Callable[[Sequence[Any]], Any]]
 
 
 @dataclass
@@ -136,6 +142,13 @@ def _feature_lines(config: CriticConfig) -> list[str]:
         lines.append(
             "- the logit of a second head over the same encoder, trained on weak labels"
             + (f" ({rows:,} of events without judged labels)" if rows else "")
+        )
+    if stack.get("knn"):
+        rows = config.metrics.get("knn_bank_rows")
+        lines.append(
+            "- how near the tail is to human-written tails of its relation"
+            + (f" ({rows:,} rows of the weak labels' graph, embedded by the encoder)" if rows else "")
+            + ": the nearest of all, and the nearest among those of the 10 nearest other events"
         )
     logits = "both logits" if weak else "the logit"
     if stack.get("with_logprob"):
@@ -317,10 +330,17 @@ class Critic:
         config: CriticConfig,
         path: Path | None = None,
         weak_model: PairCriticModel | None = None,
+        knn_bank: TailBank | None = None,
     ) -> None:
         self.model = model
         #: a pair critic's head trained on weak labels, over the same encoder (its logit is a stack feature)
         self.weak_model = weak_model
+        #: a pair critic's embedded human-written tails, whose nearest ones to a triple are stack features
+        self.knn_bank = knn_bank
+        #: columns computed outside the critic for every triple (names, function of the items), read by the
+        #: stack after the first stage's: what a critic trained with `train_critic(extra_columns=...)` needs
+        #: attached again once loaded (e.g. `critic_teacher.TeacherColumns`: the teacher scores the triple)
+        self.extra_columns: ExtraColumns | None = None
         self.tokenizer = tokenizer
         self.config = config
         self.path = path
@@ -348,13 +368,17 @@ class Critic:
             if config.stack.get("weak_head"):
                 weak = build_model(encoder, config)  # the same encoder, a second head
                 weak.head.load_state_dict(load_file(folder / WEAK_HEAD_NAME))
+            bank = None
+            if config.stack.get("knn"):
+                bank = TailBank.from_tensors(load_file(folder / KNN_BANK_NAME), config.relations)
         except (OSError, ValueError, RuntimeError, json.JSONDecodeError) as e:
             raise ModelError(f"cannot load the critic at {folder}: {e}") from e
         where = torch.device(device) if device else default_device()
         model.to(where).eval()
         if weak is not None:
             weak.to(where).eval()
-        return cls(model, tokenizer, config, folder, weak_model=weak if isinstance(weak, PairCriticModel) else None)
+        weak_model = weak if isinstance(weak, PairCriticModel) else None
+        return cls(model, tokenizer, config, folder, weak_model=weak_model, knn_bank=bank)
 
     def save(self, path: str | Path) -> Path:
         """Write the folder whole or not at all (a `.partial` sibling renamed into place)."""
@@ -371,6 +395,8 @@ class Critic:
         if self.weak_model is not None:
             weak = {k: v.detach().cpu().contiguous() for k, v in self.weak_model.head.state_dict().items()}
             save_file(weak, tmp / WEAK_HEAD_NAME)
+        if self.knn_bank is not None:
+            save_file(self.knn_bank.tensors(), tmp / KNN_BANK_NAME)
         (tmp / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n", encoding="utf-8")
         (tmp / "README.md").write_text(critic_card(self.config), encoding="utf-8")
         if folder.exists():
@@ -471,17 +497,23 @@ class Critic:
 
     @torch.inference_mode()
     def _pair_logits(self, items: Sequence[Item], batch_size: int, progress: ProgressFn | None) -> list[list[float]]:
-        """One column of logits per head (the main one, then the weak one if any) over the same inputs."""
+        """One column of logits per head (the main one, then the weak one if any) over the same inputs, then,
+        for a critic with a bank of human tails, its kNN columns."""
         heads = [m for m in (self.model, self.weak_model) if m is not None]
         for m in heads:
             m.eval()
-        out: list[list[float]] = [[] for _ in heads]
+        knn = 2 if self.knn_bank is not None else 0
+        out: list[list[float]] = [[] for _ in range(len(heads) + knn)]
         chunk = 4096  # texts encoded at a time, so long inputs do not hold every embedding at once
         for start in range(0, len(items), chunk):
             inputs = self.pair_inputs(items[start : start + chunk], batch_size)
-            for column, m in zip(out, heads, strict=True):
+            for column, m in zip(out, heads, strict=False):
                 assert isinstance(m, PairCriticModel)
                 column.extend(pair_logits(m, inputs))
+            if self.knn_bank is not None:
+                cols = self.knn_bank.columns(inputs.u, inputs.v, inputs.relation)
+                for j in range(knn):
+                    out[len(heads) + j].extend(cols[:, j].tolist())
             if progress:
                 progress("scoring", min(start + chunk, len(items)), len(items))
         return out
@@ -498,7 +530,8 @@ class Critic:
         self, items: Sequence[Item], batch_size: int = 64, progress: ProgressFn | None = None
     ) -> list[list[float]]:
         """The first stage's logits of triples, before any stack: one column per head (the head trained on
-        the judged labels, then, for a critic that has one, the head trained on weak labels)."""
+        the judged labels, then, for a critic that has one, the head trained on weak labels), then, for a
+        critic with a bank of human tails, its kNN columns (`critic_stack.KNN_COLUMNS`)."""
         if self.config.mode != "pair":
             return [self.logits_of_texts([verbalise(it) for it in items], batch_size, progress)]
         if batch_size < 1:
@@ -527,6 +560,13 @@ class Critic:
         items = list(items)
         base = self.encoder_logits(items, batch_size, progress)
         stack = self.stack
+        if stack is not None and self.extra_columns is not None:
+            names, columns = self.extra_columns
+            extra = [[float(x) for x in row] for row in columns(items)]
+            base = [*base, *([row[j] for row in extra] for j in range(len(names)))]
+        if stack is not None and len(base) < len(stack.base):
+            missing = ", ".join(stack.base[len(base) :])
+            raise ModelError(f"this critic's stack reads {missing}, computed outside it: attach them (extra_columns)")
         return stack.logits(base, items, self.tail_tokens) if stack is not None else base[0]
 
     def score(self, items: Iterable[Item], batch_size: int = 64, progress: ProgressFn | None = None) -> list[float]:

@@ -26,14 +26,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 from skd.graph_schema.records import Triple
 from skd.graph_schema.relations import get_relation
 
 __all__ = [
+    "KNN_COLUMNS",
+    "KNN_FEATURE",
     "LOGPROB_FEATURE",
     "LinearStack",
     "Stack",
+    "TailBank",
     "fit_stack",
     "item_logprob",
 ]
@@ -46,6 +50,15 @@ MIN_LOGPROB_ROWS = 50
 STACK_C = 0.3
 #: the logprob features beside the logit, in order
 LOGPROB_PARTS = ("logprob_sum", "logprob_per_token", "log_tail_tokens")
+
+#: the name of the nearest-human-tails feature in `CriticConfig.features` (`TailBank`)
+KNN_FEATURE = "tail_knn"
+#: its columns, read by the stack after the logits
+KNN_COLUMNS = ("knn_tail", "knn_event")
+#: knn_event looks at the tails of this many bank rows whose events are nearest the triple's
+KNN_EVENTS = 10
+#: a bank event this similar to the triple's (cosine) is taken to be the same event, and left out
+SAME_EVENT = 0.999
 
 CountTokens = Callable[[Sequence[str]], list[int]]
 
@@ -122,6 +135,76 @@ class LinearStack:
 
 
 @dataclass
+class TailBank:
+    """Human-written tails (the positives of the weak labels: ATOMIC rows) embedded by the critic's encoder, for
+    two features of a triple (event embedding u, tail embedding v, relation r), over the bank's rows of
+    relation r whose event is not the triple's own (cosine < SAME_EVENT):
+
+    - `knn_tail`: the highest cosine of v to a bank tail: does the tail look like what people write for r
+      ("to go home" for xWant, an adjective for xAttr)?
+    - `knn_event`: the highest cosine of v to the tails of the KNN_EVENTS bank rows whose events are nearest u:
+      did people say something like it for a similar event?
+
+    Events and tails are stored once each (unit length, float16), with each row's event, tail and relation."""
+
+    relations: list[str]
+    events: torch.Tensor
+    tails: torch.Tensor
+    row_event: torch.Tensor
+    row_tail: torch.Tensor
+    row_relation: torch.Tensor
+
+    @classmethod
+    def build(cls, u: torch.Tensor, v: torch.Tensor, relation: torch.Tensor, relations: Sequence[str]) -> TailBank:
+        """From the pair inputs of the bank's rows (event and tail embeddings, relation indices into
+        `relations`)."""
+        events, row_event = torch.unique(_unit(u), dim=0, return_inverse=True)
+        tails, row_tail = torch.unique(_unit(v), dim=0, return_inverse=True)
+        return cls(list(relations), events.half(), tails.half(), row_event, row_tail, relation.long().clone())
+
+    def __len__(self) -> int:
+        return int(self.row_relation.shape[0])
+
+    def columns(self, u: torch.Tensor, v: torch.Tensor, relation: torch.Tensor) -> np.ndarray:
+        """(knn_tail, knn_event) of each triple (0 for a relation the bank has no rows of)."""
+        u, v = _unit(u), _unit(v)
+        out = np.zeros((len(relation), len(KNN_COLUMNS)))
+        events, tails = self.events.float(), self.tails.float()
+        for r in relation.unique().tolist():
+            rows = (relation == r).nonzero().squeeze(1)
+            bank = (self.row_relation == r).nonzero().squeeze(1)
+            if len(bank) == 0:
+                continue
+            sim_event = u[rows] @ events[self.row_event[bank]].T
+            sim_tail = v[rows] @ tails[self.row_tail[bank]].T
+            same = sim_event >= SAME_EVENT
+            sim_tail = sim_tail.masked_fill(same, -1.0)
+            nearest = sim_event.masked_fill(same, -2.0).topk(min(KNN_EVENTS, len(bank)), dim=1).indices
+            out[rows.numpy(), 0] = sim_tail.max(dim=1).values.numpy()
+            out[rows.numpy(), 1] = sim_tail.gather(1, nearest).max(dim=1).values.numpy()
+        return out
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {
+            "events": self.events.contiguous(),
+            "tails": self.tails.contiguous(),
+            "row_event": self.row_event.contiguous(),
+            "row_tail": self.row_tail.contiguous(),
+            "row_relation": self.row_relation.contiguous(),
+        }
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], relations: Sequence[str]) -> TailBank:
+        return cls(
+            list(relations), **{k: tensors[k] for k in ("events", "tails", "row_event", "row_tail", "row_relation")}
+        )
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.normalize(x.float(), dim=-1)
+
+
+@dataclass
 class Stack:
     """Both stages and what they need: the relations of the one-hot and the teachers whose log-probabilities
     the `with_logprob` stage learnt from (another teacher's are on another scale: its triples take the
@@ -138,6 +221,11 @@ class Stack:
     @property
     def weak_head(self) -> bool:
         return "weak_logit" in self.base
+
+    @property
+    def knn(self) -> bool:
+        """Whether it reads the nearest-human-tails columns (`TailBank`)."""
+        return all(c in self.base for c in KNN_COLUMNS)
 
     def _one_hot(self, relations: Sequence[str]) -> np.ndarray:
         index = {r: i for i, r in enumerate(self.relations)}
@@ -179,6 +267,7 @@ class Stack:
             "teachers": self.teachers,
             "base": self.base,
             "weak_head": self.weak_head,
+            "knn": self.knn,
             "with_logprob": self.with_logprob.to_json() if self.with_logprob else None,
             "without_logprob": self.without_logprob.to_json(),
         }
@@ -222,9 +311,11 @@ def fit_stack(
     count_tokens: CountTokens,
     use_logprob: bool = True,
     c: float = STACK_C,
+    names: Sequence[str] | None = None,
 ) -> Stack:
     """Fit both stages on the first stage's logits of the training rows (out of fold: from heads that did not
-    see their events; one column per head, `logit` then `weak_logit`) and their labels.
+    see their events; one column per head, `logit` then `weak_logit`, then any other columns the critic
+    computes for every triple, named by `names`, e.g. KNN_COLUMNS) and their labels.
 
     `with_logprob` is fitted on the rows that carry a log-probability (when there are at least
     MIN_LOGPROB_ROWS of them, of both classes, and `use_logprob`); `without_logprob` (the logit alone) on
@@ -232,7 +323,7 @@ def fit_stack(
     parts = [_parts(it) for it in items]
     relations = sorted({get_relation(rel).name for _, rel, _ in parts})
     y = np.asarray([int(a) for a in acceptable])
-    base = ["logit", "weak_logit"][: len(oof_logits)]
+    base = list(names) if names is not None else ["logit", "weak_logit"][: len(oof_logits)]
     z = _columns(oof_logits, len(base), len(items))
     stack = Stack(relations=relations, without_logprob=LinearStack.fit(z, y, base, c), base=base)
     one_hot = stack._one_hot([rel for _, rel, _ in parts])

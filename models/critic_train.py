@@ -35,6 +35,7 @@ from skd.models.critic import (
     Critic,
     CriticConfig,
     CriticModel,
+    ExtraColumns,
     PairCriticModel,
     PairInputs,
     ProgressFn,
@@ -44,7 +45,7 @@ from skd.models.critic import (
     verbalise,
 )
 from skd.models.critic_labels import LabeledTriple, read_labels, split_by_event
-from skd.models.critic_stack import LOGPROB_FEATURE, MIN_LOGPROB_ROWS, fit_stack
+from skd.models.critic_stack import KNN_COLUMNS, KNN_FEATURE, LOGPROB_FEATURE, MIN_LOGPROB_ROWS, TailBank, fit_stack
 from skd.models.loading import encoder_depth, load_encoder, truncate_encoder
 
 DEFAULT_MODE = "pair"
@@ -58,8 +59,13 @@ PATIENCE = 10
 STACK_FOLDS = 5
 #: What `train_critic` reads beside the encoder unless told: the teacher's log-probability (frozen modes).
 DEFAULT_FEATURES: tuple[str, ...] = (LOGPROB_FEATURE,)
-#: How weak labels join judged ones: a head of their own read by the stack, or mixed into one head.
-WEAK_LABELS = ("stack", "mix")
+#: How weak labels join judged ones: `stack` (the default) trains a head of their own and banks their
+#: human-written tails (`critic_stack.TailBank`), both read by the stack; `head` only the head (the default
+#: before); `mix` puts them into one head with the judged labels; `pretrain` pre-trains the judged head on them
+#: before it is fine-tuned on the judged labels (`pretrain+head`, `pretrain+stack`: and the parts above).
+WEAK_LABELS = ("stack", "head", "mix", "pretrain", "pretrain+head", "pretrain+stack")
+#: The learning rate of fine-tuning a weak-pre-trained head on judged labels, as a share of the head's own.
+PRETRAIN_FINETUNE_LR = 0.3
 
 Labels = str | Path | Iterable[dict[str, Any] | Triple] | Sequence[LabeledTriple]
 #: file suffixes of human-written graphs (weak labels are made from them on the fly)
@@ -171,12 +177,19 @@ def _fit_head(
     lr: float,
     progress: ProgressFn | None,
     what: str = "training head",
+    init: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, Any]:
-    """Fit a head (on the CPU) on frozen inputs, keeping the epoch that ranks the validation rows best."""
+    """Fit a head (on the CPU) on frozen inputs, keeping the epoch that ranks the validation rows best. With
+    `init` (a pre-trained head's weights), training starts from it, and it is epoch 0 of that choice."""
     head = model.head.to("cpu")  # the frozen inputs are on the CPU; the head is small
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.01)
     loss_fn = nn.BCEWithLogitsLoss()
     best: tuple[float, int, dict[str, torch.Tensor]] = (-1.0, 0, {})
+    if init is not None:
+        head.load_state_dict(init)
+        head.eval()
+        with torch.no_grad():
+            best = (metrics(y_val, _val_logits(model, x_val))["roc_auc"], 0, {k: v.clone() for k, v in init.items()})
     step_size = 256
     epoch = 0
     for epoch in range(1, epochs + 1):
@@ -212,16 +225,21 @@ def _train_head(
     progress: ProgressFn | None,
     out_of_fold: bool = False,
     seed: int = 0,
+    init: dict[str, torch.Tensor] | None = None,
 ) -> tuple[dict[str, Any], list[float] | None, FrozenInputs]:
     """Fast modes: the head's inputs once with the frozen encoder, then fit only the head. With
     `out_of_fold`, also the logits of every training row from heads that did not see its event (what the
-    stack learns from). The training rows' inputs come back too."""
+    stack learns from). The training rows' inputs come back too. With `init`, every head starts from those
+    weights (a head pre-trained on weak labels) and is fine-tuned at PRETRAIN_FINETUNE_LR of `lr`."""
     x_train, x_val = _frozen_inputs(critic, train, val, batch_size, progress)
     y_train = torch.tensor([float(e.acceptable) for e in train])
     y_val = [int(e.acceptable) for e in val]
-    fit = _fit_head(critic.model, x_train, y_train, x_val, y_val, epochs, lr, progress)
+    lr = lr * PRETRAIN_FINETUNE_LR if init is not None else lr
+    fit = _fit_head(critic.model, x_train, y_train, x_val, y_val, epochs, lr, progress, init=init)
     critic.model.head.to(critic.device)
-    oof = _out_of_fold_logits(critic, x_train, train, y_train, epochs, lr, seed, progress) if out_of_fold else None
+    oof = (
+        _out_of_fold_logits(critic, x_train, train, y_train, epochs, lr, seed, progress, init) if out_of_fold else None
+    )
     return fit, oof, x_train
 
 
@@ -234,6 +252,7 @@ def _out_of_fold_logits(
     lr: float,
     seed: int,
     progress: ProgressFn | None,
+    init: dict[str, torch.Tensor] | None = None,
 ) -> list[float] | None:
     """Each training row's logit from a fresh head fitted on the other STACK_FOLDS - 1 folds of events
     (early-stopped on a fifth of their events): how the head does on events it never saw. None with too
@@ -261,6 +280,7 @@ def _out_of_fold_logits(
             lr,
             progress,
             what=f"stack: fold {k + 1} of {folds}",
+            init=init,
         )
         model.head.eval()
         with torch.no_grad():
@@ -415,6 +435,7 @@ def train_critic(
     levels: Sequence[float] = RECALL_LEVELS,
     features: Sequence[str] | None = None,
     weak_labels: str = "stack",
+    extra_columns: ExtraColumns | None = None,
 ) -> Critic:
     """Train a critic on labelled triples, calibrate it on held-out events and save it to `out_dir`.
 
@@ -432,8 +453,16 @@ def train_critic(
     without the log-probability for triples that carry none. `finetune` critics have no stack.
 
     `weak_labels`: with judged and weak labels both, `stack` (default; pair mode) trains a second head on the
-    weak labels of events that have no judged label, whose logit the stack reads beside the judged head's;
-    `mix` trains one head on both (weak labels of the calibration events left out either way).
+    weak labels of events that have no judged label, whose logit the stack reads beside the judged head's, and
+    banks their acceptable rows (human-written tails) for the kNN columns (`critic_stack.TailBank`; also with
+    `tail_knn` in `features`); `head` only the second head (the default before); `mix` trains one head on
+    both (weak labels of the calibration events left out either way); `pretrain` pre-trains the judged head
+    (and the stack's out-of-fold heads) on those weak labels and then fine-tunes it on the judged ones, and
+    `pretrain+head` / `pretrain+stack` add the parts of `head` / `stack`.
+
+    `extra_columns` (names, a function of the items giving one row of floats each): more stack columns
+    computed outside the critic for every triple (frozen modes); the critic keeps the function, and must be
+    given it again (`Critic.extra_columns`) once loaded.
     """
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
@@ -443,9 +472,9 @@ def train_critic(
     if encoder_layers is not None and encoder_layers < 0:
         raise InputError(f"encoder layers must be 0 (all) or more, got {encoder_layers}")
     wanted = list(DEFAULT_FEATURES if features is None else features)
-    unknown = sorted(set(wanted) - {LOGPROB_FEATURE})
+    unknown = sorted(set(wanted) - {LOGPROB_FEATURE, KNN_FEATURE})
     if unknown:
-        raise InputError(f"unknown critic feature(s) {', '.join(unknown)}; known: {LOGPROB_FEATURE}")
+        raise InputError(f"unknown critic feature(s) {', '.join(unknown)}; known: {LOGPROB_FEATURE}, {KNN_FEATURE}")
     if weak_labels not in WEAK_LABELS:
         raise InputError(f"unknown way to use weak labels {weak_labels!r}; use one of {', '.join(WEAK_LABELS)}")
     frozen = mode != "finetune"
@@ -483,36 +512,61 @@ def train_critic(
     critic = Critic(build_model(enc_model, config).to(default_device()), tokenizer, config)
     # a weak head: with judged and weak labels both, in pair mode, the weak labels train a head of their own
     # (on events with no judged label, so its logit is out of sample on every judged row) and the stack
-    # reads its logit; otherwise ("mix") weak and judged rows train one head together
+    # reads its logit and/or the judged heads start from its weights (pretrain); otherwise ("mix") weak and
+    # judged rows train one head together
     judged_events = {e.event for e in examples if not e.weak}
     weak_rows = [e for e in train if e.weak and e.event not in judged_events]
-    weak_head = weak_labels == "stack" and mode == "pair" and bool(judged_events) and bool(weak_rows)
-    if weak_head:
+    separate = weak_labels != "mix" and mode == "pair" and bool(judged_events) and bool(weak_rows)
+    weak_head = separate and weak_labels.endswith(("stack", "head"))  # its logit is read by the stack
+    pretrain = separate and weak_labels.startswith("pretrain")  # the judged heads start from its weights
+    if separate:
         train = [e for e in train if not e.weak]
     with_logprob = sum(e.logprob is not None for e in train)
     logprob = LOGPROB_FEATURE in wanted and with_logprob >= MIN_LOGPROB_ROWS
-    stacking = frozen and (logprob or weak_head)
+    # a bank of the weak labels' human-written tails: part of `stack`, or asked for as a feature
+    knn = separate and (KNN_FEATURE in wanted or weak_labels.endswith("stack"))
+    stacking = frozen and (logprob or weak_head or knn or extra_columns is not None)
     if frozen:
         critic.model.encoder.requires_grad_(False)
+        weak: tuple[PairCriticModel, dict[str, Any]] | None = None
+        init = None
+        if pretrain:  # the weak head first: the judged heads start from its weights
+            weak = _train_weak_head(critic, weak_rows, epochs, lr, batch_size, seed, progress)
+            init = {k: v.detach().cpu().clone() for k, v in weak[0].head.state_dict().items()}
         fit, oof, x_train = _train_head(
-            critic, train, val, epochs, lr, batch_size, progress, out_of_fold=stacking, seed=seed
+            critic, train, val, epochs, lr, batch_size, progress, out_of_fold=stacking, seed=seed, init=init
         )
+        if pretrain and weak is not None:
+            fit["weak_pretrain"] = weak[1]
         if oof is not None:
             columns = [oof]
             if weak_head:
-                critic.weak_model, weak_fit = _train_weak_head(
-                    critic, weak_rows, epochs, lr, batch_size, seed, progress
-                )
-                fit["weak_head"] = weak_fit
+                weak = weak or _train_weak_head(critic, weak_rows, epochs, lr, batch_size, seed, progress)
+                critic.weak_model, fit["weak_head"] = weak
                 with torch.no_grad():
                     columns.append(_val_logits(critic.weak_model, x_train))
+            names = ["logit", *(["weak_logit"] if weak_head else [])]
+            if knn and isinstance(x_train, PairInputs):
+                bank_rows = [e.item for e in weak_rows if e.acceptable]
+                x_bank = critic.pair_inputs(bank_rows, batch_size, progress)
+                critic.knn_bank = TailBank.build(x_bank.u, x_bank.v, x_bank.relation, config.relations)
+                columns += critic.knn_bank.columns(x_train.u, x_train.v, x_train.relation).T.tolist()
+                names += KNN_COLUMNS
+                fit["knn_bank_rows"] = len(critic.knn_bank)
+            if extra_columns is not None:
+                critic.extra_columns = extra_columns
+                rows = [[float(x) for x in row] for row in extra_columns[1]([e.scored for e in train])]
+                columns += [[row[j] for row in rows] for j in range(len(extra_columns[0]))]
+                names += list(extra_columns[0])
             stack = fit_stack(
-                columns, [e.scored for e in train], [e.acceptable for e in train], critic.tail_tokens, logprob
-            )
+                columns, [e.scored for e in train], [e.acceptable for e in train], critic.tail_tokens, logprob,
+                names=names,
+            )  # fmt: skip
             config.stack = stack.to_json()
             config.features = [
                 *([LOGPROB_FEATURE] if stack.with_logprob else []),
                 *(["weak_head"] if weak_head else []),
+                *([KNN_FEATURE] if critic.knn_bank is not None else []),
             ]
             fit["stack_oof_roc_auc"] = metrics([int(e.acceptable) for e in train], oof)["roc_auc"]
     else:
@@ -527,6 +581,11 @@ def train_critic(
         calibration += (
             f"; scored with the teacher's log-probability where a triple carries one ({covered} of {len(val)} "
             "calibration labels do)"
+        )
+    if pretrain:
+        calibration += (
+            f"; its head was pre-trained on {len(weak_rows):,} weak labels of events without judged labels, "
+            "then fine-tuned on the judged ones"
         )
     if weak_head:
         calibration += (

@@ -13,13 +13,22 @@ import importlib.util
 import logging
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from filelock import FileLock
 
 from skd.core.errors import ModelError
 
+if TYPE_CHECKING:
+    from torch import nn
+    from transformers import PreTrainedTokenizerBase
+
 log = logging.getLogger(__name__)
+
+#: A transformers causal LM as loaded here. `Any` because transformers' annotations do not carry what is
+#: used: `PreTrainedModel.to` is wrapped into a wrong signature, `generate` lives on a mixin the base class
+#: lacks and returns an untyped union of output classes.
+CausalLM: TypeAlias = Any
 
 SMOLLM2 = "smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -107,7 +116,9 @@ def resolve(name_or_path: str | Path, models_dir: Path | None = None) -> str:
     return text
 
 
-def load_causal_lm(name_or_path: str | Path, models_dir: Path | None = None, **kwargs: Any) -> tuple[Any, Any]:
+def load_causal_lm(
+    name_or_path: str | Path, models_dir: Path | None = None, **kwargs: Any
+) -> tuple[CausalLM, PreTrainedTokenizerBase]:
     """A causal language model and its tokenizer, with a pad token and left padding for batching."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -124,7 +135,9 @@ def load_causal_lm(name_or_path: str | Path, models_dir: Path | None = None, **k
     return model, tok
 
 
-def load_encoder(name_or_path: str | Path, models_dir: Path | None = None, **kwargs: Any) -> tuple[Any, Any]:
+def load_encoder(
+    name_or_path: str | Path, models_dir: Path | None = None, **kwargs: Any
+) -> tuple[nn.Module, PreTrainedTokenizerBase]:
     """A text encoder (AutoModel) and its tokenizer."""
     from transformers import AutoModel, AutoTokenizer
 
@@ -151,7 +164,7 @@ def files_digest(folder: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def weights_digest(model: Any) -> str:
+def weights_digest(model: nn.Module) -> str:
     """A fingerprint of a model's weights in memory (every parameter's bytes): for models built in code."""
     import torch
 
@@ -162,12 +175,12 @@ def weights_digest(model: Any) -> str:
     return h.hexdigest()[:16]
 
 
-def _layer_stack(model: Any) -> Any:
+def _layer_stack(model: nn.Module) -> nn.ModuleList:
     """The ModuleList of an encoder's transformer layers (BERT, RoBERTa, MiniLM, ELECTRA, DistilBERT, ...)."""
     from torch import nn
 
     for path in (("encoder", "layer"), ("transformer", "layer"), ("encoder", "layers"), ("layers",)):
-        node: Any = model
+        node: object = model
         for part in path:
             node = getattr(node, part, None)
         if isinstance(node, nn.ModuleList) and len(node) > 0:
@@ -178,12 +191,12 @@ def _layer_stack(model: Any) -> Any:
     )
 
 
-def encoder_depth(model: Any) -> int:
+def encoder_depth(model: nn.Module) -> int:
     """How many transformer layers an encoder has."""
     return len(_layer_stack(model))
 
 
-def truncate_encoder(model: Any, layers: int) -> None:
+def truncate_encoder(model: nn.Module, layers: int) -> None:
     """Keep an encoder's first `layers` transformer layers, in place, and say so in its config, so a
     copy saved with `save_pretrained` loads as the shallower model it now is."""
     stack = _layer_stack(model)

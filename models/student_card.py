@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return "—" if value is None or value == "" else str(value)

@@ -8,13 +8,17 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from skd.core.errors import InputError
 from skd.graph_schema.records import Triple, triple_from_json
 from skd.graph_schema.relations import get_relation
 from skd.graph_schema.text import clean_text, is_none_tail, text_key
 from skd.graph_schema.triples_io import LineError, read_triples, triple_files
+
+if TYPE_CHECKING:
+    from skd.graph_schema.store import GraphStore
+    from skd.models.critic import Critic
 
 __all__ = [
     "FORMAT",
@@ -109,7 +113,7 @@ def triples_from_path(path: Path, errors: list[LineError] | None = None) -> list
     return out
 
 
-def triples_from_graph(store: Any, min_score: float | None = None) -> list[Triple]:
+def triples_from_graph(store: GraphStore, min_score: float | None = None) -> list[Triple]:
     """Every triple the graph holds at or above `min_score` (the store filters, we drop `none`)."""
     return list(store.export(min_score=min_score))
 
@@ -131,7 +135,7 @@ def read_examples(path: Path) -> list[Triple]:
 
 
 def apply_critic(
-    triples: Sequence[Triple], critic: Any, recall_level: float | None = None
+    triples: Sequence[Triple], critic: Critic, recall_level: float | None = None
 ) -> tuple[list[Triple], float]:
     """Keep the triples at or above the critic's cutoff for `recall_level`. Triples the critic has not
     scored yet (a run not passed through `skd critic score`) are scored now; stored scores are kept."""

@@ -13,12 +13,16 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skd.core.errors import InputError
 from skd.graph_schema.records import Triple
 from skd.graph_schema.text import clean_text, is_none_tail, text_key
 from skd.graph_schema.triples_io import read_triples, triple_files
+
+if TYPE_CHECKING:
+    from skd.models.critic import Critic
+    from skd.models.student import Student
 
 __all__ = [
     "METRICS",
@@ -88,7 +92,7 @@ def teacher_outputs_from_run(path: str | Path) -> Outputs:
     return group_triples(triples)[0]
 
 
-def student_outputs(student: Any, refs: References, n: int = 1, decoding: str = "greedy") -> Outputs:
+def student_outputs(student: Student, refs: References, n: int = 1, decoding: str = "greedy") -> Outputs:
     """A student's outputs for the reference pairs (greedy by default: the COMET evaluation's setting)."""
     keys = list(refs.pairs)
     gens = student.generate(refs.requests(), n=n, decoding=decoding)
@@ -104,7 +108,8 @@ def text_metrics(hypotheses: Sequence[str], references: Sequence[Sequence[str]])
         return dict.fromkeys(METRICS, 0.0)
     hyps = [h.lower() for h in hypotheses]
     width = max(len(r) for r in references)
-    # sacrebleu takes reference streams; a pair with fewer references is padded with None
+    # sacrebleu takes reference streams; a pair with fewer references is padded with None (which sacrebleu
+    # handles but its annotations do not allow)
     streams: Any = [[r[i].lower() if i < len(r) else None for r in references] for i in range(width)]
     out = {f"bleu{n}": BLEU(max_ngram_order=n).corpus_score(hyps, streams).score / 100 for n in range(1, 5)}
     scorer = rouge_scorer.RougeScorer(["rougeL"])
@@ -116,7 +121,7 @@ def text_metrics(hypotheses: Sequence[str], references: Sequence[Sequence[str]])
     return out
 
 
-def critic_acceptance(critic: Any, heads: Mapping[str, str], outputs: Outputs, cutoff: float) -> dict[str, Any]:
+def critic_acceptance(critic: Critic, heads: Mapping[str, str], outputs: Outputs, cutoff: float) -> dict[str, Any]:
     """Share of all outputs the critic scores at or above `cutoff`, and their mean score."""
     items = [(heads[key], rel, tail) for (key, rel), tails in outputs.items() for tail in tails]
     if not items:
@@ -133,7 +138,7 @@ def evaluate(
     refs: References,
     systems: Mapping[str, Outputs],
     names: Mapping[str, str] | None = None,
-    critic: Any = None,
+    critic: Critic | None = None,
     recall_level: float | None = None,
     common_pairs: bool = True,
     references_acceptance: bool = True,
@@ -194,7 +199,7 @@ def evaluate(
     return report
 
 
-def _cell(value: Any) -> str:
+def _cell(value: object) -> str:
     if value is None:
         return "—"
     return f"{value:.3f}" if isinstance(value, float) else str(value)

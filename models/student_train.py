@@ -14,14 +14,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from skd.core.errors import InputError, ModelError
 from skd.graph_schema.records import Triple
 from skd.graph_schema.text import text_key
-from skd.models.loading import load_causal_lm
+from skd.models.loading import CausalLM, load_causal_lm
 from skd.models.student import read_info, write_info
 from skd.models.student_card import write_model_card
 from skd.models.student_data import (
@@ -32,6 +32,9 @@ from skd.models.student_data import (
     to_example,
     write_examples,
 )
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 __all__ = ["CKPT_DIR", "TrainConfig", "TrainProgress", "TrainResult", "train_student", "validation_loss"]
 
@@ -85,7 +88,7 @@ class TrainResult:
 # -- examples to tensors -------------------------------------------------------------------------
 
 
-def encode(tok: Any, prompt: str, target: str, max_len: int) -> tuple[list[int], list[int]]:
+def encode(tok: PreTrainedTokenizerBase, prompt: str, target: str, max_len: int) -> tuple[list[int], list[int]]:
     """Token ids and labels (-100 on the prompt). Prompt and target are tokenised apart, exactly as
     generation sees them: the prompt alone, then whatever the model writes after it."""
     p = tok(prompt)["input_ids"]
@@ -127,7 +130,9 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 @torch.no_grad()
-def validation_loss(model: Any, rows: Sequence[tuple[list[int], list[int]]], pad_id: int, batch_size: int) -> float:
+def validation_loss(
+    model: CausalLM, rows: Sequence[tuple[list[int], list[int]]], pad_id: int, batch_size: int
+) -> float:
     """Mean loss per target token over the validation rows."""
     model.eval()
     total, count = 0.0, 0
@@ -159,7 +164,13 @@ def _prepare(triples: Sequence[Triple], out: Path, cfg: TrainConfig) -> tuple[li
 
 
 def _save_best(
-    model: Any, tok: Any, out: Path, cfg: TrainConfig, metrics: dict[str, Any], train: list[Triple], val: list[Triple]
+    model: CausalLM,
+    tok: PreTrainedTokenizerBase,
+    out: Path,
+    cfg: TrainConfig,
+    metrics: dict[str, Any],
+    train: list[Triple],
+    val: list[Triple],
 ) -> None:
     model.save_pretrained(out)
     tok.save_pretrained(out)

@@ -138,20 +138,21 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coro)
-    box: dict[str, Any] = {}
+    value: list[T] = []
+    error: list[BaseException] = []
 
     def target() -> None:
         try:
-            box["value"] = asyncio.run(coro)
+            value.append(asyncio.run(coro))
         except BaseException as e:  # re-raised in the caller's thread
-            box["error"] = e
+            error.append(e)
 
     thread = threading.Thread(target=target, name="skd-run-sync")
     thread.start()
     thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+    if error:
+        raise error[0]
+    return value[0]
 
 
 OPENAI_PREFIXES = ("openai:", "openai-chat:", "openai-completion:")

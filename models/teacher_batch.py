@@ -45,6 +45,8 @@ from skd.models.teacher import Budget, TeacherSample, Usage
 from skd.models.teacher_openai import CHAT_SYSTEM, retry_after_s
 
 if TYPE_CHECKING:
+    from openai.types import Batch
+
     from skd.core.settings import Settings
 
 __all__ = [
@@ -413,10 +415,10 @@ class _Call:
                 chosen.append(rec)
         return chosen
 
-    async def _find_batch(self, file_id: str) -> Any:
+    async def _find_batch(self, file_id: str) -> Batch | None:
         """The batch made from an uploaded input file, if the API has one (newest first, 1,000 at most)."""
 
-        async def search() -> Any:
+        async def search() -> Batch | None:
             scanned = 0
             async for batch in self.client.batches.list(limit=100, extra_headers=self.t._headers):
                 if batch.input_file_id == file_id:
@@ -502,7 +504,7 @@ class _Call:
             del data  # before the next file is made
         return records
 
-    async def _create(self, file_id: str) -> Any:
+    async def _create(self, file_id: str) -> Batch:
         """`batches.create`, tried again only after checking that a lost answer did not hide a batch made."""
         t = self.t
         attempt = 0
@@ -569,7 +571,7 @@ class _Call:
             raise problem
         return failures
 
-    async def _collect(self, rec: dict[str, Any], batch: Any, failures: dict[str, Failure]) -> TeacherError | None:
+    async def _collect(self, rec: dict[str, Any], batch: Batch, failures: dict[str, Failure]) -> TeacherError | None:
         """Download a terminal batch's files into `got` and `failures`; a failed batch, or one cancelled
         while we waited, is returned as the error to raise once the other batches are collected."""
         t = self.t

@@ -6,13 +6,15 @@ import asyncio
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from skd.core.errors import ModelError
-from skd.models.loading import weights_digest
+from skd.models.loading import CausalLM, weights_digest
 from skd.models.teacher import Budget, TeacherSample, Usage, truncate_at_stop
 
 if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
     from skd.core.settings import Settings
 
 
@@ -22,8 +24,8 @@ class LocalTeacher:
 
     def __init__(
         self,
-        model: Any,
-        tokenizer: Any,
+        model: CausalLM,
+        tokenizer: PreTrainedTokenizerBase,
         name: str,
         *,
         batch_size: int = 16,
@@ -153,7 +155,7 @@ class LocalTeacher:
         specials = {tok.eos_token_id, tok.pad_token_id}
         end = next((i for i, t in enumerate(ids) if t in specials), len(ids))
         ids = ids[:end]
-        full = tok.decode(ids, skip_special_tokens=True)
+        full = cast(str, tok.decode(ids, skip_special_tokens=True))  # one sequence: one str
         text = truncate_at_stop(full, stop)
         if len(text) == len(full):
             return text, len(ids)

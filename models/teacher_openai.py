@@ -262,6 +262,7 @@ class OpenAITeacher:
         completions: Any = client.completions
         return await completions.create(model=self.model, prompt=prompt, extra_headers=self._headers, **params, **extra)
 
+    # `resp` is a ChatCompletion or a Completion, which of them chosen at run time by `self.mode`
     def _parse(self, resp: Any, stop: Sequence[str]) -> list[TeacherSample]:
         choices = sorted(resp.choices or [], key=lambda c: c.index or 0)
         usage = getattr(resp, "usage", None)
@@ -284,7 +285,7 @@ class OpenAITeacher:
         return out
 
 
-def _logprob(choice: Any, mode: str) -> float | None:
+def _logprob(choice: object, mode: str) -> float | None:
     """The sum of the listed tokens' log-probabilities (llama.cpp's server lists the stop sequence's too)."""
     lp = getattr(choice, "logprobs", None)
     if lp is None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Generic, Protocol, TypeVar
+from functools import partial
+from typing import Generic, Protocol, TypeVar, TypeVarTuple
 
 from skd.graph_schema.everyday import Normalised, normalise_event
 from skd.graph_schema.records import Edge, Triple
@@ -21,6 +22,8 @@ from skd.service.graph import AsyncGraph
 
 K = TypeVar("K")
 V = TypeVar("V")
+R = TypeVar("R")
+Ts = TypeVarTuple("Ts")
 
 
 class GenerationLike(Protocol):
@@ -41,7 +44,7 @@ class StudentLike(Protocol):
 class CriticLike(Protocol):
     """What the service needs of `models.critic.Critic`."""
 
-    def score(self, items: Sequence[Any]) -> Sequence[float]: ...
+    def score(self, items: Sequence[tuple[str, str, str]]) -> Sequence[float]: ...
 
 
 class Origin(StrEnum):
@@ -125,15 +128,34 @@ class LruCache(Generic[K, V]):
         return len(self._data)
 
 
+def _torch_threads(threads: int) -> None:
+    """Set torch's thread count in the thread that runs the models (OpenMP keeps it per thread)."""
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 class Models:
     """The student and the critic behind one worker thread, so model work never blocks the event loop
     and two forward passes never compete for the CPU."""
 
-    def __init__(self, student: StudentLike | None, critic: CriticLike | None, max_new_tokens: int = 24) -> None:
+    def __init__(
+        self,
+        student: StudentLike | None,
+        critic: CriticLike | None,
+        max_new_tokens: int = 24,
+        threads: int | None = None,
+    ) -> None:
         self.student = student
         self.critic = critic
         self.max_new_tokens = max_new_tokens
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="skd-model")
+        self.threads = threads
+        loaded = student is not None or critic is not None
+        self.executor = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix="skd-model",
+            initializer=partial(_torch_threads, threads) if loaded and threads is not None else None,
+        )
 
     @property
     def student_name(self) -> str | None:
@@ -153,7 +175,7 @@ class Models:
         by_n: dict[int, list[Job]] = {}
         for job in unique.values():
             by_n.setdefault(job.n, []).append(job)
-        generated: dict[tuple[str, str, int], list[Any]] = {}
+        generated: dict[tuple[str, str, int], list[GenerationLike]] = {}
         for n, group in by_n.items():
             outs = self.student.generate(
                 [(j.event, j.relation) for j in group],
@@ -177,7 +199,7 @@ class Models:
             return [None] * len(triples)
         return [float(s) for s in self.critic.score(triples)]
 
-    async def run(self, fn: Any, *args: Any) -> Any:
+    async def run(self, fn: Callable[[*Ts], R], *args: *Ts) -> R:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     def close(self) -> None:
@@ -194,8 +216,8 @@ class CompletionService:
         window_s: float,
         max_batch: int,
         cache_size: int,
-        on_batch: Any = None,
-        on_cache: Any = None,
+        on_batch: Callable[[int, float], None] | None = None,
+        on_cache: Callable[[int, int], None] | None = None,
         max_queue: int = 0,
         timeout_s: float | None = None,
     ) -> None:

@@ -24,7 +24,7 @@ from skd.service.errors import ApiError, Code
 VERSION = 1
 
 
-def _encode(payload: list[Any]) -> str:
+def _encode(payload: list[object]) -> str:
     raw = json.dumps([VERSION, *payload], separators=(",", ":"), ensure_ascii=False).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -41,7 +41,7 @@ def _decode(cursor: str, kind: str, scope: str, width: int) -> list[Any]:
     return value[3:]
 
 
-def _score(value: Any, cursor: str) -> float:
+def _score(value: object, cursor: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ApiError(f"invalid cursor {cursor[:80]!r}", Code.BAD_CURSOR)
     return float(value)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from enum import StrEnum
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, Node
 from strawberry.extensions import SchemaExtension
 
 from skd.core.errors import ConfigError, GraphError, GraphUnavailableError, InputError, ModelError, SkdError
@@ -80,7 +80,13 @@ _BY_TYPE: tuple[tuple[type[SkdError], Code], ...] = (
 class ApiError(GraphQLError):
     """An expected failure of a request, raised by resolvers with its code."""
 
-    def __init__(self, message: str, code: Code, nodes: Any = None, extensions: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        code: Code,
+        nodes: Collection[Node] | Node | None = None,
+        extensions: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message, nodes=nodes, extensions={**(extensions or {}), "code": code.value})
 
 
@@ -124,8 +130,8 @@ class ErrorCodes(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         yield
-        result: Any = self.execution_context.result
-        if result is None or not getattr(result, "errors", None):
+        result = self.execution_context.result
+        if result is None or not result.errors:
             return
         result.errors = [_coded(e) for e in result.errors]
         metrics = getattr(self.execution_context.context, "metrics", None)

@@ -40,6 +40,21 @@ class Loaders:
         self.page = DataLoader[PageKey, list[Edge]](load_fn=self._load_pages)
         self.count = DataLoader[EdgesKey, int](load_fn=self._load_counts)
 
+    async def node_with_first_page(self, direction: Direction, key: str, limit: int) -> EventNode | None:
+        """A node (an event for `out`, an inference for `in`) read together with its first unfiltered page
+        of `limit` triples and their count, in one query: the page and count loaders then answer the
+        node's `inferences`/`events` field from what this read, with no query of their own."""
+        nodes = self.event if direction == "out" else self.inference
+        found = await self._graph.node_with_page(direction, key, EdgeFilter(), limit)
+        if found is None:
+            nodes.prime(key, None)
+            return None
+        node, edges, total = found
+        nodes.prime(key, node)
+        self.page.prime(PageKey(direction, key, EdgeFilter(), limit, None, False), edges)
+        self.count.prime((direction, key, EdgeFilter()), total)
+        return node
+
     async def _load_events(self, keys: Sequence[str]) -> list[EventNode | None]:
         found = await self._graph.events(keys)
         return [found.get(k) for k in keys]

@@ -39,6 +39,34 @@ def selects(info: Info, name: str) -> bool:
     return any(walk(field.selections) for field in info.selected_fields)
 
 
+def plain_first_page(info: Info, name: str) -> int | None:
+    """The page size (with the one extra item a page is read with) when the field being resolved selects
+    its triple list `name` once, plainly, asking for the first page with no filter and no cursor (only
+    `first`, or nothing): then the node and that page can be read in one query. None otherwise, and the
+    list reads its own page."""
+    found = [
+        sel
+        for field in info.selected_fields
+        for sel in field.selections
+        if isinstance(sel, SelectedField) and sel.name == name
+    ]
+    if len(found) != 1 or found[0].directives:
+        return None
+    args = found[0].arguments
+    if any(value is not None for arg, value in args.items() if arg != "first"):
+        return None
+    first = args.get("first")  # a variable's value, or a literal's text as written
+    if isinstance(first, str) and first.isdigit():
+        first = int(first)
+    if first is not None and not isinstance(first, int):
+        return None
+    try:
+        req = page_request(first, None, None, None, DEFAULT_PAGE, info.context.settings.service_max_page_size)
+    except ApiError:
+        return None  # the list itself then refuses its arguments, with the error a user should see
+    return req.limit + 1
+
+
 def _trim(rows: list[T], limit: int, backward: bool) -> tuple[list[T], bool]:
     """A page read with one extra item, without it; and whether there was one (more beyond the page)."""
     more = len(rows) > limit
@@ -70,7 +98,13 @@ async def triple_page(
     else:
         rows = await page
     rows, more = _trim(rows, req.limit, req.backward)
-    cursors = [edge_cursor(direction, node_key, position_of(e, direction)) for e in rows]
+
+    def cursor(e: Edge) -> str:
+        return edge_cursor(direction, node_key, position_of(e, direction))
+
+    # a cursor for every item only when the request asks for them; the page's ends always have theirs
+    ends = [cursor(rows[0]), cursor(rows[-1])] if rows else []
+    cursors = [cursor(e) for e in rows] if selects(info, "cursor") else [""] * len(rows)
 
     async def count() -> int:
         n: int = await (counted if counted is not None else ctx.loaders.count.load((direction, node_key, flt)))
@@ -78,7 +112,7 @@ async def triple_page(
 
     return Connection(
         edges=[ConnectionEdge(cursor=c, node=make(e)) for c, e in zip(cursors, rows, strict=True)],
-        page_info=PageInfo.of(cursors, more, req.backward, req.cursor is not None),
+        page_info=PageInfo.of(ends, more, req.backward, req.cursor is not None),
         counter=count,
     )
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hmac
-from typing import Any
+from typing import TYPE_CHECKING
 
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from skd.service.errors import ApiError, Code
+
+if TYPE_CHECKING:
+    from skd.service.context import Context
 
 API_KEY_HEADER = "X-API-Key"
 
@@ -16,7 +19,7 @@ API_KEY_HEADER = "X-API-Key"
 MISSING_KEY = f"this operation needs the service API key in the {API_KEY_HEADER} header"
 
 
-def _key_ok(context: Any) -> bool:
+def _key_ok(context: Context) -> bool:
     """True with the right key, False with none; a wrong key, or a server without one, is FORBIDDEN."""
     expected = context.settings.service_api_key
     if expected is None:
@@ -31,7 +34,7 @@ def _key_ok(context: Any) -> bool:
     return True
 
 
-def require_api_key(context: Any) -> None:
+def require_api_key(context: Context) -> None:
     """For fields whose need of the key is a setting (`complete`): the same rules as `HasApiKey`."""
     if not _key_ok(context):
         raise ApiError(MISSING_KEY, Code.UNAUTHENTICATED)
@@ -42,7 +45,7 @@ class HasApiKey(BasePermission):
 
     message = MISSING_KEY
 
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+    def has_permission(self, source: object, info: Info, **kwargs: object) -> bool:
         return _key_ok(info.context)
 
     def on_unauthorized(self) -> None:

@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from functools import partial
 from typing import Annotated, Any
 
 import strawberry
+from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
     ValidationCache,
 )
 from strawberry.types import Info
 
 from skd.core.settings import Settings
+from skd.graph_schema.records import EventNode
 from skd.graph_schema.relations import PAPER_RELATIONS, RELATIONS
+from skd.graph_schema.store import Direction
 from skd.graph_schema.text import text_key
 from skd.service.enums import LabelValue, RelationName, Source
 from skd.service.errors import ApiError, Code, ErrorCodes
 from skd.service.guards import client_id
 from skd.service.inputs import page_arg, relations_arg, score_arg, text_arg
-from skd.service.paging import search_page
+from skd.service.paging import plain_first_page, search_page
 from skd.service.permissions import HasApiKey, require_api_key
 from skd.service.types.completion import Completion
 from skd.service.types.completion_input import CompletionInput
@@ -46,11 +52,23 @@ def _node_key(info: Info, text: str | None, key: str | None) -> str:
     return text_key(value)
 
 
+async def _node(info: Info, direction: Direction, key: str) -> EventNode | None:
+    """An event (`out`) or an inference (`in`) by key; read with its first page of triples in one query
+    when that page is all the request asks of its triples."""
+    loaders = info.context.loaders
+    limit = plain_first_page(info, "inferences" if direction == "out" else "events")
+    if limit is not None:
+        first: EventNode | None = await loaders.node_with_first_page(direction, key, limit)
+        return first
+    node: EventNode | None = await (loaders.event if direction == "out" else loaders.inference).load(key)
+    return node
+
+
 @strawberry.type
 class Query:
     @strawberry.field(description="An event by its text or its key (give one), or null if not in the graph.")
     async def event(self, info: Info, text: str | None = None, key: str | None = None) -> Event | None:
-        node = await info.context.loaders.event.load(_node_key(info, text, key))
+        node = await _node(info, "out", _node_key(info, text, key))
         return None if node is None else Event(key=node.key, text=node.text)
 
     @strawberry.field(
@@ -58,7 +76,7 @@ class Query:
         "it; null if not in the graph."
     )
     async def inference(self, info: Info, text: str | None = None, key: str | None = None) -> InferenceNode | None:
-        node = await info.context.loaders.inference.load(_node_key(info, text, key))
+        node = await _node(info, "in", _node_key(info, text, key))
         return None if node is None else InferenceNode(key=node.key, text=node.text)
 
     @strawberry.field(description="One triple of the graph, or null if it is not stored.")
@@ -201,6 +219,17 @@ class Mutation:
         return Triple.of(await info.context.graph.annotate(h, relation.value, t, label.value))
 
 
+class CachedParse(ParserCache):
+    """Strawberry's parser cache, except that a document which fails to parse (a syntax error, too many
+    tokens) is left to strawberry's own parse, whose error then gets its code like any other."""
+
+    def on_parse(self) -> Iterator[None]:
+        ctx = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            ctx.graphql_document = self.cached_parse_document(ctx.query, **ctx.parse_options)
+        yield
+
+
 class Schema(strawberry.Schema):
     """Errors are logged once, by `ErrorCodes`, and only when unexpected."""
 
@@ -225,6 +254,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         mutation=Mutation,
         extensions=[
             partial(AddValidationRules, limits),
+            partial(CachedParse, maxsize=DOCUMENT_CACHE_SIZE),
             partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
             partial(MaxTokensLimiter, max_token_count=settings.service_max_tokens),
             ErrorCodes,

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache, wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -24,6 +24,9 @@ from rich.text import Text
 
 from skd.core.errors import SkdError
 from skd.core.settings import Settings
+
+if TYPE_CHECKING:
+    from skd.graph_schema.store import GraphStore
 
 console = Console(stderr=True)
 P = ParamSpec("P")
@@ -70,12 +73,12 @@ def progress() -> Progress:
     )
 
 
-def print_json(obj: Any) -> None:
+def print_json(obj: object) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 @contextmanager
-def open_store(settings: Settings | None = None, ensure_schema: bool | None = None) -> Iterator[Any]:
+def open_store(settings: Settings | None = None, ensure_schema: bool | None = None) -> Iterator[GraphStore]:
     """The graph store for this command: the configured Neo4j, or the embedded ArcadeDB (started if needed)."""
     from skd.graph_schema.connect import connect
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.progress import TaskID
 from rich.table import Table
 
 from skd.cli.common import console, get_settings, handle_errors, open_store, print_json, progress
@@ -15,6 +16,10 @@ from skd.core.errors import ConfigError, InputError
 from skd.core.files import write_json
 from skd.models.critic import ProgressFn
 from skd.models.critic_labels import NEGATIVES_PER_POSITIVE
+
+if TYPE_CHECKING:
+    from skd.ingest.scoring import GraphScoreSummary, ScoreSummary
+    from skd.models.critic import Critic
 
 app = typer.Typer(
     help="critic: train an acceptability model, then score and filter triples with it", no_args_is_help=True
@@ -27,7 +32,7 @@ CRITIC_OPTION = typer.Option(None, "--critic", "-c", help="critic folder (defaul
 def _progress() -> Iterator[ProgressFn]:
     """A rich progress bar fed by the library's (what, done, total) reports, one task per `what`."""
     with progress() as bar:
-        tasks: dict[str, Any] = {}
+        tasks: dict[str, TaskID] = {}
 
         def report(what: str, done: int, total: int) -> None:
             if what not in tasks:
@@ -37,7 +42,7 @@ def _progress() -> Iterator[ProgressFn]:
         yield report
 
 
-def _load_critic(path: Path | None) -> Any:
+def _load_critic(path: Path | None) -> Critic:
     from skd.models.critic import Critic
 
     where = path or get_settings().critic_path
@@ -175,7 +180,9 @@ def score(
     bs = batch_size or get_settings().critic_batch_size
     if graph:
         with open_store() as store, _progress() as report:
-            summary: Any = score_graph(critic, store, batch_size=bs, missing_only=missing_only, progress=report)
+            summary: GraphScoreSummary | ScoreSummary = score_graph(
+                critic, store, batch_size=bs, missing_only=missing_only, progress=report
+            )
     else:
         assert path is not None
         with _progress() as report:

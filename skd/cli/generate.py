@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
 from skd.cli.common import console, get_settings, handle_errors, open_store, print_json, progress
 from skd.core.settings import Settings
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from skd.ingest.events import EventsSummary
+    from skd.ingest.inferences import InferencesSummary
+    from skd.ingest.run import RunStats
+    from skd.models.teacher import Teacher
 
 app = typer.Typer(
     help="Generate a commonsense corpus with a teacher model (events, then inferences).", no_args_is_help=True
@@ -34,7 +42,7 @@ def _settings(max_requests: int | None, max_tokens: int | None, max_cost: float 
     return get_settings().model_copy(update=caps)
 
 
-def _teacher(spec: str | None, settings: Settings, fallback: str | None = None) -> Any:
+def _teacher(spec: str | None, settings: Settings, fallback: str | None = None) -> Teacher:
     from skd.models.teacher import make_teacher
 
     chosen = spec or fallback or settings.teacher_model
@@ -45,11 +53,11 @@ def _teacher(spec: str | None, settings: Settings, fallback: str | None = None) 
 class _Bar:
     """Renders RunStats on a rich progress bar: the stage's main count plus prompts, accepted, rejected."""
 
-    def __init__(self, bar: Any, label: str) -> None:
+    def __init__(self, bar: Progress, label: str) -> None:
         self.bar, self.label = bar, label
-        self.task: Any = None
+        self.task: TaskID | None = None
 
-    def __call__(self, s: Any) -> None:
+    def __call__(self, s: RunStats) -> None:
         text = (
             f"{self.label}  prompts {s.prompts}  accepted {s.accepted}  rejected {s.rejected}"
             f"  duplicates {s.duplicates}  cached {s.cached}"
@@ -59,7 +67,7 @@ class _Bar:
         self.bar.update(self.task, completed=min(s.done, s.total), description=text)
 
 
-def _render(summary: Any, as_json: bool) -> None:
+def _render(summary: EventsSummary | InferencesSummary, as_json: bool) -> None:
     if as_json:
         print_json(summary.to_json())
         return

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 
 from skd.cli.common import console, get_settings, handle_errors, print_json, progress
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from skd.pipeline.runner import PipelineProgress, PipelineResult
 
 STAGE_HELP = "events, inferences, critic, filter, load, student, evaluate"
 
 
-def _rich_progress() -> Any:
+def _rich_progress() -> PipelineProgress:
     """Progress as the stages go: a line per stage, a live bar inside it."""
     from transformers.utils import logging as hf_logging
 
@@ -22,8 +30,8 @@ def _rich_progress() -> Any:
 
     class RichProgress(PipelineProgress):
         def __init__(self) -> None:
-            self.bar: Any = None
-            self.task: Any = None
+            self.bar: Progress | None = None
+            self.task: TaskID | None = None
             self.title = ""
 
         def stage_skipped(self, index: int, total: int, stage: str, title: str, record: dict[str, Any]) -> None:
@@ -37,7 +45,7 @@ def _rich_progress() -> Any:
             self.task = self.bar.add_task(title, total=None)
 
         def update(self, description: str, done: int, total: int | None) -> None:
-            if self.bar is not None:
+            if self.bar is not None and self.task is not None:  # both are set in `stage_started`
                 for task in self.bar.tasks:
                     if task.id == self.task:
                         task.total = total  # None is a real value here: a step of unknown length
@@ -54,7 +62,7 @@ def _rich_progress() -> Any:
     return RichProgress()
 
 
-def _show(result: Any, as_json: bool) -> None:
+def _show(result: PipelineResult, as_json: bool) -> None:
     if as_json:
         print_json(result.report)
     else:
@@ -83,6 +91,17 @@ def try_query(event: str) -> str:
     return (
         '{ complete(event: "' + escaped + '", relations: [xWant, xReact, xIntent], n: 2) '
         "{ event inGraph inferences { relation text score origin } live { student critic } } }"
+    )
+
+
+def print_try_it(url: str, query: str) -> None:
+    """How to try the service: the query for GraphiQL and the same as a curl command, printed to copy as
+    they are (escaped, since rich takes `[xWant, ...]` for markup and drops it; not wrapped)."""
+    body = json.dumps({"query": query})
+    console.print(
+        f"\n[bold]Try it[/]: open {url} (GraphiQL) and run\n\n  {escape(query)}\n\nor\n\n"
+        f"  curl -s {url} -H 'content-type: application/json' -d {escape(shlex.quote(body))}\n",
+        soft_wrap=True,
     )
 
 
@@ -145,12 +164,7 @@ def register(app: typer.Typer) -> None:
         }
         settings = get_settings().model_copy(update=overrides)
         url = f"http://{settings.service_host}:{settings.service_port}/graphql"
-        query = try_query(_example_event(result.run_dir))
-        console.print(
-            f"\n[bold]Try it[/]: open {url} (GraphiQL) and run\n\n  {query}\n\nor\n\n"
-            f"  curl -s {url} -H 'content-type: application/json' \\\n"
-            f'    -d \'{{"query": "{query.replace(chr(34), chr(92) + chr(34))}"}}\'\n'
-        )
+        print_try_it(url, try_query(_example_event(result.run_dir)))
         if not serve:
             console.print(
                 "(--no-serve: start it later with "

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from skd.cli.common import console, get_settings, handle_errors, open_store, print_json, progress
 from skd.core.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    from skd.graph_schema.records import Triple
+    from skd.models.critic import Critic
+    from skd.models.student_train import TrainProgress
 
 app = typer.Typer(help="the distilled student: train, generate, evaluate", no_args_is_help=True)
 
@@ -18,7 +23,7 @@ def _student_dir(model: Path | None) -> Path:
     return model or settings.student_path or settings.data_dir / "student"
 
 
-def _critic(path: Path | None) -> Any:
+def _critic(path: Path | None) -> Critic:
     from skd.models.critic import Critic
 
     where = path or get_settings().critic_path
@@ -29,12 +34,12 @@ def _critic(path: Path | None) -> Any:
 
 def _training_triples(
     sources: list[Path], graph: bool, min_score: float | None, recall_level: float | None, critic_path: Path | None
-) -> tuple[list[Any], dict[str, Any]]:
+) -> tuple[list[Triple], dict[str, Any]]:
     from skd.models.student_data import apply_critic, select_triples, triples_from_graph, triples_from_path
 
     if not sources and not graph:
         raise InputError("give training data: --from RUN_DIR_OR_FILE (repeatable) or --graph")
-    triples: list[Any] = []
+    triples: list[Triple] = []
     for src in sources:
         triples += triples_from_path(src)
     if graph:
@@ -83,7 +88,7 @@ def train(
     resuming = not fresh and (folder / CKPT_DIR / "ckpt.pt").exists()
     if resuming:
         console.print(f"resuming from {folder / CKPT_DIR} (its stored config and data are used)")
-        triples: list[Any] = []
+        triples: list[Triple] = []
         data: dict[str, Any] = {}
     else:
         triples, data = _training_triples(sources, graph, min_score, recall_level, critic)
@@ -91,7 +96,7 @@ def train(
     with progress() as bar:
         task = bar.add_task("training", total=max_steps)
 
-        def report(p: Any) -> None:
+        def report(p: TrainProgress) -> None:
             desc = f"loss {p.train_loss:.3f}" + (f" val {p.val_loss:.3f}" if p.val_loss is not None else "")
             bar.update(task, completed=p.step, total=p.max_steps, description=desc)
 

@@ -7,7 +7,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 __all__ = ["atomic_write", "write_json", "write_json_lines", "write_text"]
 
@@ -49,7 +49,7 @@ def write_text(path: Path, text: str) -> None:
         fh.write(text)
 
 
-def write_json_lines(path: Path, rows: Iterable[Any]) -> int:
+def write_json_lines(path: Path, rows: Iterable[object]) -> int:
     """A JSONL file, one row a line, whole or not at all; returns the number of rows."""
     n = 0
     with atomic_write(path) as fh:
@@ -59,5 +59,5 @@ def write_json_lines(path: Path, rows: Iterable[Any]) -> int:
     return n
 
 
-def write_json(path: Path, obj: Any, indent: int | None = 2) -> None:
+def write_json(path: Path, obj: object, indent: int | None = 2) -> None:
     write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False, default=str) + "\n")

@@ -133,6 +133,14 @@ class Settings(BaseSettings):
     service_max_live_generations: int = Field(default=40, ge=1)
     #: the largest request body, in bytes; a larger one is answered 413
     service_max_body_bytes: int = Field(default=65_536, ge=1024)
+    #: torch threads for the service's live generation and critic scoring. One by default: the model
+    #: shares the cores with the event loop, the graph server and any other worker, and torch's threads,
+    #: spinning at each operation's barrier while another process holds a core, made a 7-relation
+    #: generation 10 times slower on a busy 2-core machine (bench/service.py measures it)
+    service_model_threads: int = Field(default=1, ge=1)
+    #: run the service's student with int8 dynamically quantized linear layers: about 4 times as fast on
+    #: a CPU, texts that can differ from the float model's (they are critic-scored like any others)
+    service_student_int8: bool = False
 
     @property
     def embedded(self) -> bool:

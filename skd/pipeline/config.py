@@ -134,7 +134,8 @@ class CriticSection(_Section):
     #: events held out of the student's evaluation are left out); empty: weak labels only
     judged: list[str] = Field(default_factory=lambda: [f"{BUNDLED}teacher-labels-smollm2.jsonl"])
     #: with judged labels: `stack` (weak labels train a head of their own, whose logit the stack reads beside
-    #: the judged head's: measured best, see the README), `judged` (judged labels alone) or `weak+judged` (one
+    #: the judged head's, with how near a tail lies to human tails of other events: measured best, see the
+    #: README), `judged` (judged labels alone) or `weak+judged` (one
     #: head on both, mixed); without any, weak labels alone
     combine: Literal["stack", "judged", "weak+judged"] = "stack"
     #: read the teacher's log-probability of a tail where a triple carries one (`critic_stack`); triples
@@ -268,7 +269,7 @@ def load_config(path: Path | str) -> PipelineConfig:
     return parse_config(data, p.resolve().parent, str(p))
 
 
-def config_hash(part: Any) -> str:
+def config_hash(part: object) -> str:
     """A stable hash of a piece of configuration (sorted JSON), so a changed part re-runs its stage."""
     blob = json.dumps(part, sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]

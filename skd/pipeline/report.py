@@ -15,7 +15,7 @@ REPORT_NAME = "report"
 _USAGE_KEYS = ("requests", "prompt_tokens", "completion_tokens", "tokens", "cost")
 
 
-def _f(value: Any, digits: int = 3) -> str:
+def _f(value: object, digits: int = 3) -> str:
     if value is None:
         return "—"
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)

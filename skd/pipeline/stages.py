@@ -8,7 +8,7 @@ which stages run, and records what they returned.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -136,7 +136,7 @@ def _usage_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any
     return out
 
 
-def _teacher_usage(teacher: Any) -> dict[str, Any]:
+def _teacher_usage(teacher: Teacher) -> dict[str, Any]:
     usage = getattr(teacher, "usage", None)
     fields = ("requests", "prompt_tokens", "completion_tokens", "cost", "retries")
     return {k: getattr(usage, k, 0) for k in fields}
@@ -255,7 +255,7 @@ def _inferences_part(c: PipelineConfig, s: Settings) -> dict[str, Any]:
     }
 
 
-def count_by_relation(triples: Any) -> dict[str, int]:
+def count_by_relation(triples: Iterable[Triple]) -> dict[str, int]:
     return dict(sorted(Counter(t.relation for t in triples).items()))
 
 

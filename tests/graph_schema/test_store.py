@@ -128,6 +128,29 @@ def test_keyset_pages_read_the_lookup_order_both_ways(store: GraphStore) -> None
     assert [e.tail for e in rest] == order[2:]
 
 
+def test_a_node_with_its_first_page_in_one_query(store: GraphStore) -> None:
+    """`node_with_page` answers what `events`, `edge_page` and `edge_counts` answer together, both ways,
+    filtered, unscored triples last, and nothing for a node not stored."""
+    _scored(store)
+    store.upsert([make_triple("PersonX buys a car", "xWant", "to show off")])  # unscored: last
+    key = "personx buys a car"
+    for flt in (EdgeFilter(), EdgeFilter(min_score=0.5), EdgeFilter(relations=("xNeed", "xWant"))):
+        found = store.node_with_page("out", key, flt, 3)
+        assert found is not None
+        node, page, total = found
+        assert node == store.events([key])[key]
+        assert page == store.edge_page("out", key, flt, 3)
+        assert total == store.edge_counts("out", [key], flt)[key]
+    node, page, total = store.node_with_page("out", key, EdgeFilter(), 100) or (None, [], 0)
+    assert {e.tail for e in page[-2:]} == {"rich", "to show off"} and total == len(page) == 6
+    inward = store.node_with_page("in", "money", EdgeFilter(), 5)
+    assert inward is not None and inward[0].text == "money"
+    assert inward[1] == store.edge_page("in", "money", EdgeFilter(), 5) and inward[2] >= 1
+    nothing = store.node_with_page("out", key, EdgeFilter(min_score=2.0), 5)
+    assert nothing is not None and nothing[1:] == ([], 0)  # the event is there, none of its triples pass
+    assert store.node_with_page("out", "personx is not stored", EdgeFilter(), 5) is None
+
+
 def test_inward_edges_counts_and_provenance_filters(store: GraphStore) -> None:
     store.upsert(
         [

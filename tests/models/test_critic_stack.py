@@ -174,8 +174,9 @@ def test_weak_labels_train_a_head_of_their_own_that_the_stack_reads(
     ]
     judged.write_text("".join(rows), encoding="utf-8")
     critic = train_critic([graph, judged], tmp_path / "stack", encoder=str(bert), epochs=3, seed=0)
-    assert critic.config.features == [LOGPROB_FEATURE, "weak_head"]
-    assert critic.stack is not None and critic.stack.base == ["logit", "weak_logit"]
+    # the default (`stack`): the weak head, and the nearest human-written tails (test_critic_features)
+    assert critic.config.features == [LOGPROB_FEATURE, "weak_head", "tail_knn"]
+    assert critic.stack is not None and critic.stack.base == ["logit", "weak_logit", "knn_tail", "knn_event"]
     assert (tmp_path / "stack" / WEAK_HEAD_NAME).exists()
     # the judged head learnt from judged rows only; the weak head from weak rows of events with no judged label
     judged_labels = read_labels(judged)
@@ -191,6 +192,10 @@ def test_weak_labels_train_a_head_of_their_own_that_the_stack_reads(
     assert loaded.weak_model is not None
     some = [e.scored for e in judged_labels[:30]] + [("PersonX buys a car", "xWant", "to drive it")]
     assert loaded.score(some) == pytest.approx(critic.score(some), abs=1e-6)
+    # `head`: the weak head alone in the stack (the default before)
+    head = train_critic([graph, judged], tmp_path / "head", encoder=str(bert), epochs=1, weak_labels="head")
+    assert head.config.features == [LOGPROB_FEATURE, "weak_head"] and head.knn_bank is None
+    assert head.stack is not None and head.stack.base == ["logit", "weak_logit"]
     # mixed, as before: one head, no weak head
     mixed = train_critic([graph, judged], tmp_path / "mix", encoder=str(bert), epochs=1, weak_labels="mix")
     assert mixed.weak_model is None and "weak_head" not in mixed.config.features

@@ -149,3 +149,15 @@ def test_smollm2_student_trains_and_generates(tmp_path: Path, settings: Settings
     student = Student.load(tmp_path)
     out = student.generate(REQUESTS[:2], n=2, decoding="beam", max_new_tokens=8)
     assert len(out) == 2 and all(gs and all(g.text and g.logprob < 0 for g in gs) for gs in out)
+
+
+def test_an_int8_student_still_writes_what_it_was_taught(student_dir: Path) -> None:
+    """Quantized for fast CPU inference: its linear layers become int8 ones (GPT-2's own layers are
+    Conv1D, so only the output layer here) and greedy answers stay the taught ones."""
+    from torch.ao.nn.quantized.dynamic import Linear as QuantizedLinear
+
+    quantized = Student.load(student_dir)
+    assert quantized.quantize_int8() == 1 and isinstance(quantized.model.lm_head, QuantizedLinear)
+    assert quantized.info["quantized"] == "int8-dynamic"
+    out = quantized.generate(REQUESTS)
+    assert [[g.text for g in gs] for gs in out] == [[tail] for _, _, tail in TAUGHT]

@@ -134,14 +134,15 @@ def test_pipeline_end_to_end_with_fake_openai_teacher_then_skips_everything(
     held_heads = {n.triple.head for n in heldout}
     assert counts["critic"]["heldout_events"] == len(held_heads) == 4
     # judged teacher output (the bundled labels) less the held-out events, and weak labels made from the
-    # bootstrap rows less them too, training a head of their own that the stack reads beside the judged head
-    # and the teacher's log-probability (`combine = "stack"`, the measured best); calibrated on the judged
+    # bootstrap rows less them too, training a head of their own that the stack reads beside the judged head,
+    # the teacher's log-probability and the nearest human tails of other events (`combine = "stack"`, the
+    # measured best); calibrated on the judged labels
     judged = [json.loads(line) for line in (run / "critic" / "judged.jsonl").read_text().splitlines()]
     assert judged and not {text_key(h) for h in held_heads} & {text_key(r["head"]) for r in judged}
     weak = [json.loads(line) for line in (run / "critic" / "labels.jsonl").read_text().splitlines()]
     assert weak and not {text_key(h) for h in held_heads} & {text_key(r["head"]) for r in weak}
     assert [s["kind"] for s in critic.config.sources] == ["weak", "judged"]
-    assert critic.config.features == ["teacher_logprob", "weak_head"] and critic.weak_model is not None
+    assert critic.config.features == ["teacher_logprob", "weak_head", "tail_knn"] and critic.weak_model is not None
     assert counts["critic"]["features"] == critic.config.features
     assert counts["critic"]["calibration"].startswith("judged labels of")
     assert "promised precision" in (run / "report.md").read_text(encoding="utf-8")

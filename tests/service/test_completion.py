@@ -124,3 +124,18 @@ def test_the_bundled_student_named_in_the_settings_loads(settings: Any, tmp_path
     assert student is not None and critic is None and student.name == "smollm2"
     (generated,) = student.generate([("PersonX lends PersonY a ladder", "xWant")], n=1, max_new_tokens=8)
     assert generated and generated[0].text and generated[0].logprob < 0
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_models_run_on_the_torch_threads_the_settings_give(
+    loaded_store: GraphStore, settings: Settings, tiny_student: Any, threads: int
+) -> None:
+    """OpenMP keeps the thread count per thread: the model thread itself must be set, not only the main one."""
+    import torch
+
+    s = service_settings(settings, service_model_threads=threads)
+    services = build_services(s, loaded_store, tiny_student, None, Metrics())
+    try:
+        assert services.completion.models.executor.submit(torch.get_num_threads).result() == threads
+    finally:
+        asyncio.run(services.completion.aclose())

@@ -86,6 +86,37 @@ def test_dataloaders_fetch_each_kind_of_row_once(
     assert store.reads == 3
 
 
+def test_an_event_with_its_first_page_is_one_query(loaded_store: GraphStore, settings: Settings) -> None:
+    """The usual lookup (an event, its first page, its count) reads the graph once, and answers exactly
+    what the same request answers when a filter sends it down the general path (event, page, count)."""
+    key = next(
+        h.key for h in loaded_store.search_events("PersonX", first=50) if len(loaded_store.inferences(h.key)) > 3
+    )
+    fields = "totalCount pageInfo { hasNextPage endCursor } edges { cursor node { relation text score } }"
+    plain = f"query($k: String!) {{ event(key: $k) {{ key inferences(first: 3) {{ {fields} }} }} }}"
+    every = ", ".join(CATALOGUE)  # a filter that lets every triple through, so only the path differs
+    general = plain.replace("inferences(first: 3)", f"inferences(first: 3, relations: [{every}])")
+    answers = []
+    for q, reads in ((plain, 1), (general, 3)):
+        store = CountingStore(loaded_store.driver, loaded_store.database, loaded_store.dialect)
+        try:
+            result = execute(service_settings(settings), store, q, {"k": key})
+        finally:
+            store.close()
+        assert result.errors is None and store.reads == reads
+        answers.append(result.data)
+    assert answers[0] == answers[1]
+    assert len(answers[0]["event"]["inferences"]["edges"]) == 3
+    assert answers[0]["event"]["inferences"]["totalCount"] == len(loaded_store.inferences(key, first=1000))
+    # an event not stored: still one query, and null
+    store = CountingStore(loaded_store.driver, loaded_store.database, loaded_store.dialect)
+    try:
+        result = execute(service_settings(settings), store, plain, {"k": "personx is nowhere to be found"})
+    finally:
+        store.close()
+    assert result.errors is None and result.data == {"event": None} and store.reads == 1
+
+
 def test_complete_without_a_student_answers_from_the_graph(loaded_store: GraphStore, settings: Settings) -> None:
     key = loaded_store.search_events("PersonX", first=1)[0].key
     rels = sorted({e.relation for e in loaded_store.inferences(key)})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -109,7 +110,8 @@ def test_serve_with_two_workers_answers_on_one_port(graph: GraphStore, tmp_path:
 
     import httpx
 
-    from skd.cli.pipeline import try_query
+    from skd.cli.common import console
+    from skd.cli.pipeline import print_try_it, try_query
     from tests.service.conftest import free_port
 
     port = free_port()
@@ -134,8 +136,16 @@ def test_serve_with_two_workers_answers_on_one_port(graph: GraphStore, tmp_path:
         query = {"query": '{ event(text: "PersonX buys a car") { inferences { totalCount } } }'}
         answers = [httpx.post(f"{url}/graphql", json=query, timeout=30).json() for _ in range(6)]
         assert all(a == {"data": {"event": {"inferences": {"totalCount": 3}}}} for a in answers)
-        # the query the demo prints for users to try runs as printed
-        demo = httpx.post(f"{url}/graphql", json={"query": try_query('PersonX buys "a" car')}, timeout=60).json()
+        # the query and the curl command the demo prints for users to try run as printed
+        query = try_query('PersonX buys "a" car')
+        with console.capture() as printed:
+            print_try_it(f"{url}/graphql", query)
+        lines = printed.get().splitlines()
+        assert f"  {query}" in lines  # nothing taken for markup, nothing wrapped
+        curl = shlex.split(next(line for line in lines if line.lstrip().startswith("curl ")))
+        body = json.loads(curl[curl.index("-d") + 1])
+        assert body == {"query": query} and curl[curl.index("-s") + 1] == f"{url}/graphql"
+        demo = httpx.post(curl[curl.index("-s") + 1], json=body, timeout=60).json()
         assert "errors" not in demo and demo["data"]["complete"]["event"] == 'PersonX buys "a" car'
     finally:
         proc.terminate()
