@@ -243,6 +243,23 @@ def _train_head(
     return fit, oof, x_train
 
 
+def _fit_on_split(
+    model: CriticModel | PairCriticModel,
+    x: FrozenInputs,
+    y: torch.Tensor,
+    fit_idx: Sequence[int],
+    stop_idx: Sequence[int],
+    epochs: int,
+    lr: float,
+    progress: ProgressFn | None,
+    what: str,
+    init: dict[str, torch.Tensor] | None = None,
+) -> dict[str, Any]:
+    """`_fit_head` on the rows `fit_idx` of `x`/`y`, early-stopped on the rows `stop_idx`."""
+    x_fit, x_stop, y_stop = _rows(x, fit_idx), _rows(x, stop_idx), [int(y[i]) for i in stop_idx]
+    return _fit_head(model, x_fit, y[fit_idx], x_stop, y_stop, epochs, lr, progress, what=what, init=init)
+
+
 def _out_of_fold_logits(
     critic: Critic,
     x: FrozenInputs,
@@ -270,18 +287,7 @@ def _out_of_fold_logits(
         fit_rows, stop_rows = _split_indices([rows[i] for i in inside], seed + k)
         fit_idx, stop_idx = [inside[i] for i in fit_rows], [inside[i] for i in stop_rows]
         model = build_model(critic.model.encoder, critic.config)  # a fresh head over the same encoder
-        _fit_head(
-            model,
-            _rows(x, fit_idx),
-            y[fit_idx],
-            _rows(x, stop_idx),
-            [int(y[i]) for i in stop_idx],
-            epochs,
-            lr,
-            progress,
-            what=f"stack: fold {k + 1} of {folds}",
-            init=init,
-        )
+        _fit_on_split(model, x, y, fit_idx, stop_idx, epochs, lr, progress, f"stack: fold {k + 1} of {folds}", init)
         model.head.eval()
         with torch.no_grad():
             for i, v in zip(held, _val_logits(model, _rows(x, held)), strict=True):
@@ -305,17 +311,7 @@ def _train_weak_head(
     x = critic.pair_inputs([e.item for e in rows], batch_size, progress)
     y = torch.tensor([float(e.acceptable) for e in rows])
     fit_idx, stop_idx = _split_indices(rows, seed)
-    fit = _fit_head(
-        model,
-        _rows(x, fit_idx),
-        y[fit_idx],
-        _rows(x, stop_idx),
-        [int(y[i]) for i in stop_idx],
-        epochs,
-        lr,
-        progress,
-        what="training the weak head",
-    )
+    fit = _fit_on_split(model, x, y, fit_idx, stop_idx, epochs, lr, progress, "training the weak head")
     model.to(critic.device).eval()
     return model, {"rows": len(rows), **fit}
 
