@@ -52,6 +52,16 @@ JUDGED_AIMS = {"roc_auc": 0.85, "precision_at_recall_0_5": 0.6, "triples_per_sec
 
 #: The variants of the judged section (`--variants`): how each critic is trained and, for `post`, what the
 #: bench fits over its logits on the critic's own calibration split (events its encoder never saw).
+#: MiniLM fine-tuned as a cross-encoder on the verbalised triple (event, relation phrase, tail in one text)
+CROSS_ENCODER: dict[str, Any] = {
+    "sources": "judged",
+    "mode": "finetune",
+    "encoder_layers": 3,
+    "epochs": 3,
+    "lr": 8e-5,
+    "batch_size": 16,
+    "features": [],
+}
 VARIANTS: dict[str, dict[str, Any]] = {
     # the encoder-only critic of before (pair mode, judged labels alone): the baseline of every ratio
     "pair": {"sources": "judged", "features": []},
@@ -93,26 +103,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "weak_labels": "head",
         "teacher": True,
     },
-    # MiniLM fine-tuned as a cross-encoder on the verbalised triple (event, relation phrase, tail in one text)
-    "cross-encoder": {
-        "sources": "judged",
-        "mode": "finetune",
-        "encoder_layers": 3,
-        "epochs": 3,
-        "lr": 8e-5,
-        "batch_size": 16,
-        "features": [],
-    },
-    "cross-encoder+logprob": {
-        "sources": "judged",
-        "mode": "finetune",
-        "encoder_layers": 3,
-        "epochs": 3,
-        "lr": 8e-5,
-        "batch_size": 16,
-        "features": [],
-        "post": "logprob",
-    },
+    "cross-encoder": CROSS_ENCODER,
+    "cross-encoder+logprob": {**CROSS_ENCODER, "post": "logprob"},
     # weak labels alone, and mixed with the judged ones into one head (the defaults of before)
     "weak": {"sources": "weak", "features": []},
     "weak+judged mixed": {"sources": "weak+judged", "features": [], "weak_labels": "mix"},
